@@ -1,0 +1,37 @@
+"""Removes e-mail addresses and phone numbers from free text before it is stored."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+# International or Nordic-style numbers: +45 12 34 56 78, 0047-12345678, (555) 123-4567, 12345678.
+# Eight or more digits with optional separators; shorter numbers (prices, years, order counts) stay.
+PHONE_PATTERN = r"(?:\+|00)?\(?\d{1,4}\)?(?:[ \-.]?\d){7,13}"
+IPV4_PATTERN = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
+
+EMAIL_MASK = "[email]"
+PHONE_MASK = "[phone]"
+IP_MASK = "[ip]"
+
+_email = re.compile(EMAIL_PATTERN)
+_phone = re.compile(PHONE_PATTERN)
+_ip = re.compile(IPV4_PATTERN)
+
+
+def redact_text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = _email.sub(EMAIL_MASK, text)
+    text = _ip.sub(IP_MASK, text)
+    return _phone.sub(PHONE_MASK, text)
+
+
+def redact_expr(expr: pl.Expr) -> pl.Expr:
+    return (
+        expr.str.replace_all(EMAIL_PATTERN, EMAIL_MASK)
+        .str.replace_all(IPV4_PATTERN, IP_MASK)
+        .str.replace_all(PHONE_PATTERN, PHONE_MASK)
+    )

@@ -1,0 +1,1 @@
+"""Source format modules, discovered by ``cx_pipeline.sources.registry``."""
