@@ -130,7 +130,12 @@ class ParquetStore:
             if self.fs.exists(target):
                 trash = self.path(STAGING_DIR, f"old-{uuid.uuid4().hex}")
                 self.fs.mv(target, trash, recursive=True)
-            self.fs.mv(staging, target, recursive=True)
+            try:
+                self.fs.mv(staging, target, recursive=True)
+            except BaseException:
+                if trash:  # put the previous version back: never leave the partition missing
+                    self.fs.mv(trash, target, recursive=True)
+                raise
             if trash:
                 self.fs.rm(trash, recursive=True)
             return
@@ -241,8 +246,9 @@ class RawArchive:
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
-    def key_for(self, sha256: str) -> str:
-        return f"{self.PREFIX}/{sha256[:2]}/{sha256}.gz"
+    @classmethod
+    def key_for(cls, sha256: str) -> str:
+        return f"{cls.PREFIX}/{sha256[:2]}/{sha256}.gz"
 
     def put(self, data: bytes) -> str:
         sha = self.digest(data)

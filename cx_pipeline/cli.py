@@ -1,0 +1,128 @@
+"""``cx-pipeline``: the offline command line over the same code the Dagster assets run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from cx_pipeline.contract import to_arrow
+from cx_pipeline.contract.event_schema import data_dictionary_markdown
+from cx_pipeline.contract.identity import HASH_SECRET_ENV, CustomerKeyer
+
+DICTIONARY_PATH = Path(__file__).resolve().parent.parent / "docs" / "data_dictionary.md"
+
+
+def _keyer_from_env(stderr: Any) -> CustomerKeyer:
+    secret = os.environ.get(HASH_SECRET_ENV)
+    if not secret:
+        print(
+            f"note: {HASH_SECRET_ENV} is not set; customer_key uses a one-off random secret and will not "
+            "link with other runs",
+            file=stderr,
+        )
+        secret = secrets.token_hex(32)
+    return CustomerKeyer(secret)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from cx_pipeline.pipeline.parse_files import parse_paths
+
+    keyer = _keyer_from_env(sys.stderr)
+    outcomes = parse_paths(args.paths, keyer=keyer, brand=args.brand, source=args.source)
+    failed = [o for o in outcomes if o.error]
+    for o in outcomes:
+        if o.error:
+            print(f"error: {o.error}", file=sys.stderr)
+        else:
+            records = o.result.record_count if o.result else 0
+            print(f"{o.path}: {o.format}, {records} record(s), {o.events.height} event(s)", file=sys.stderr)
+            for note in o.notes:
+                print(f"  note: {note}", file=sys.stderr)
+    frames = [o.events for o in outcomes if not o.error and o.events.height]
+    events = pl.concat(frames) if frames else None
+    if args.jsonl:
+        if events is not None:
+            out = sys.stdout
+            for row in events.iter_rows(named=True):
+                out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+    elif args.output:
+        import pyarrow.parquet as pq
+
+        from cx_pipeline.contract import empty_events
+
+        table = to_arrow(events if events is not None else empty_events())
+        tmp = Path(f"{args.output}.tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.replace(args.output)
+        print(f"wrote {table.num_rows} event(s) to {args.output}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    text = data_dictionary_markdown()
+    if args.check:
+        current = DICTIONARY_PATH.read_text(encoding="utf-8") if DICTIONARY_PATH.exists() else ""
+        if current != text:
+            print(f"{DICTIONARY_PATH} is out of date: run `cx-pipeline dictionary`", file=sys.stderr)
+            return 1
+        return 0
+    DICTIONARY_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DICTIONARY_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {DICTIONARY_PATH}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cx_pipeline.demo.run_demo import run_demo
+
+    return run_demo(data_root=args.data_root, dagster_home=args.dagster_home)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cx_pipeline.sources import all_formats
+
+    parser = argparse.ArgumentParser(prog="cx-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parse", help="parse saved review pages / survey exports into touchpoint events")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--source", default="auto", choices=["auto", *all_formats()],
+                   help="source format (default: detect from content)")
+    p.add_argument("--brand", default="unknown", help="brand the feedback is about (default: unknown)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--jsonl", action="store_true", help="print one JSON object per event")
+    out.add_argument("-o", "--output", metavar="FILE.parquet", help="write the events as Parquet")
+    p.set_defaults(func=cmd_parse)
+
+    d = sub.add_parser("dictionary", help="regenerate docs/data_dictionary.md from the event schema")
+    d.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing")
+    d.set_defaults(func=cmd_dictionary)
+
+    demo = sub.add_parser("demo", help="run every asset end to end on the bundled samples, offline")
+    demo.add_argument("--data-root", default=os.environ.get("CX_PIPELINE_DATA_ROOT", "./data"))
+    demo.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", "./.dagster_home"))
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+
+from cx_pipeline.storage import ParquetStore, RawArchive, StoreError
+
+
+def test_partition_replace_never_duplicates(tmp_path) -> None:
+    store = ParquetStore(str(tmp_path))
+    df = pl.DataFrame({"a": [1, 2, 3]})
+    store.write_partition("events/x", df, {"day": "2026-11-24"})
+    store.write_partition("events/x", df, {"day": "2026-11-24"})
+    store.write_partition("events/x", df.head(1), {"day": "2026-11-25"})
+    assert store.read("events/x").height == 4
+    assert store.partition_values("events/x", "day") == ["2026-11-24", "2026-11-25"]
+    assert (tmp_path / "events/x/day=2026-11-24/part-0.parquet").is_file()
+    assert list((tmp_path / "_staging").iterdir()) == []  # nothing left behind
+
+
+def test_failed_write_leaves_previous_partition_intact(tmp_path, monkeypatch) -> None:
+    store = ParquetStore(str(tmp_path))
+    store.write_partition("d", pl.DataFrame({"a": [1, 2]}), {"day": "1"})
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.fs, "mv", boom)
+    with pytest.raises(OSError):
+        store.write_partition("d", pl.DataFrame({"a": [9]}), {"day": "1"})
+    monkeypatch.undo()
+    assert store.read("d")["a"].to_list() == [1, 2]
+    files = [p for p in tmp_path.rglob("*.parquet") if "_staging" not in p.parts]
+    assert len(files) == 1
+
+
+def test_hive_layout_reads_back_with_pyarrow_dataset(tmp_path) -> None:
+    store = ParquetStore(str(tmp_path))
+    store.write_partitioned("t", pl.DataFrame({"source": ["a", "b", "a"], "v": [1, 2, 3]}), ["source"])
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["source=a", "source=b"]
+    table = ds.dataset(tmp_path / "t", format="parquet").to_table()
+    assert sorted(table.column("v").to_pylist()) == [1, 2, 3]
+
+
+def test_fsspec_url_root(tmp_path) -> None:
+    store = ParquetStore("memory://cx-test-bucket/prefix")
+    store.write_partition("events/x", pl.DataFrame({"a": [1]}), {"day": "2026-11-24"})
+    assert store.url("events/x") == "memory://cx-test-bucket/prefix/events/x"
+    assert store.read("events/x")["a"].to_list() == [1]
+    key = RawArchive(store).put(b"<html>page</html>")
+    assert RawArchive(store).get(key) == b"<html>page</html>"
+
+
+def test_raw_archive_is_content_addressed_and_verifies(tmp_path) -> None:
+    store = ParquetStore(str(tmp_path))
+    archive = RawArchive(store)
+    k1 = archive.put(b"same")
+    assert archive.put(b"same") == k1
+    assert k1.startswith("raw/blobs/") and k1.endswith(".gz")
+    assert archive.get(k1 + "#reviews[3]") == b"same"
+    (tmp_path / k1).write_bytes(__import__("gzip").compress(b"tampered"))
+    with pytest.raises(StoreError, match="corrupt"):
+        archive.get(k1)
+    with pytest.raises(StoreError, match="no blob"):
+        archive.get("raw/blobs/00/00.gz")
+
+
+def test_partition_values_must_be_folder_safe(tmp_path) -> None:
+    with pytest.raises(StoreError):
+        ParquetStore(str(tmp_path)).write_partition("d", pl.DataFrame({"a": [1]}), {"day": "../x"})
+
+
+def test_failure_after_moving_old_version_away_restores_it(tmp_path, monkeypatch) -> None:
+    store = ParquetStore(str(tmp_path))
+    store.write_partition("d", pl.DataFrame({"a": [1, 2]}), {"day": "1"})
+    real_mv = store.fs.mv
+    calls = []
+
+    def second_mv_fails(src, dst, **kw):
+        calls.append(src)
+        if len(calls) == 2:  # the staging → target rename
+            raise OSError("crash mid-swap")
+        return real_mv(src, dst, **kw)
+
+    monkeypatch.setattr(store.fs, "mv", second_mv_fails)
+    with pytest.raises(OSError, match="crash mid-swap"):
+        store.write_partition("d", pl.DataFrame({"a": [9]}), {"day": "1"})
+    monkeypatch.undo()
+    assert store.read("d")["a"].to_list() == [1, 2]
