@@ -1,0 +1,52 @@
+"""The Dagster Definitions: one place where assets, checks, resources and automation meet.
+
+``workspace.yaml``, ``[tool.dagster]`` and ``[tool.dg]`` in pyproject.toml all point here.
+Environment-specific values come from environment variables:
+
+* ``CX_PIPELINE_DATA_ROOT``   data root, a folder or fsspec URL (default ``./data``)
+* ``CX_PIPELINE_SOURCES``     the sources YAML (default: the bundled demo sources)
+* ``CX_PIPELINE_HASH_SECRET`` secret for customer keys (required to run ingestion)
+* ``CX_PIPELINE_USER_AGENT``  the crawler's User-Agent with your contact (overrides the sources file)
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar, load_assets_from_modules
+
+from cx_pipeline.defs.assets import events, raw, scored
+from cx_pipeline.defs.automation import (
+    build_scored_job,
+    daily_review_schedule,
+    ingest_reviews_job,
+    ingest_survey_file_job,
+    rebuild_scored_after_ingest,
+    survey_inbox_sensor,
+)
+from cx_pipeline.defs.io_manager import ParquetIOManager
+from cx_pipeline.defs.resources import BUNDLED_SOURCES, CustomerKeys, DataStore, ReviewSiteClient, SourcesFile
+
+DATA_ROOT = os.environ.get("CX_PIPELINE_DATA_ROOT", "./data")
+
+
+def build_definitions(data_root: str = DATA_ROOT, sources_path: str | None = None) -> Definitions:
+    sources_path = sources_path or os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
+    return Definitions(
+        assets=load_assets_from_modules([raw, events, scored]),
+        jobs=[ingest_reviews_job, ingest_survey_file_job, build_scored_job],
+        schedules=[daily_review_schedule],
+        sensors=[survey_inbox_sensor, rebuild_scored_after_ingest],
+        resources={
+            "io_manager": ParquetIOManager(data_root=data_root),
+            "data_store": DataStore(data_root=data_root),
+            "sources": SourcesFile(path=sources_path),
+            "customer_keys": CustomerKeys(secret=EnvVar("CX_PIPELINE_HASH_SECRET")),
+            "review_site_client": ReviewSiteClient(state_dir=os.path.join(data_root, "_state", "http"))
+            if "://" not in data_root
+            else ReviewSiteClient(),
+        },
+    )
+
+
+defs = build_definitions()

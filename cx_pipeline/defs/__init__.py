@@ -1,0 +1,1 @@
+"""Dagster wiring: assets, checks, resources, IO, jobs, schedules and sensors over the pure code."""

@@ -1,0 +1,1 @@
+"""Dagster asset definitions, by group: raw, events, scored."""

@@ -1,0 +1,148 @@
+"""Events group: touchpoint events parsed from the raw archive, per batch and as one analyst table."""
+
+from __future__ import annotations
+
+import polars as pl
+from dagster import (
+    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetOut,
+    AutomationCondition,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
+
+from cx_pipeline.defs.assets.raw import RAW_PAGES_KEY, RAW_SURVEYS_KEY
+from cx_pipeline.defs.checks import event_check_results, event_check_specs
+from cx_pipeline.defs.metadata import counts_by, frame_metadata
+from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
+from cx_pipeline.defs.resources import CustomerKeys, DataStore, SourcesFile
+from cx_pipeline.pipeline.events_table import build_touchpoint_events
+from cx_pipeline.pipeline.reviews import review_events_from_pages
+from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
+from cx_pipeline.sources import ParseError
+
+REVIEW_EVENTS_KEY = ["events", "review_events"]
+SITE_SUMMARIES_KEY = ["events", "review_site_summaries"]
+SURVEY_EVENTS_KEY = ["events", "survey_events"]
+TOUCHPOINT_EVENTS_KEY = ["events", "touchpoint_events"]
+
+EVENT_PREVIEW = ["source", "brand", "touchpoint", "metric", "score_raw", "language", "published_at", "title"]
+EVENTS_META = {"cx/schema": "touchpoint_event"}
+
+
+@multi_asset(
+    outs={
+        "review_events": AssetOut(key=REVIEW_EVENTS_KEY, metadata=EVENTS_META, kinds={"parquet"},
+                                  description="Touchpoint events from the day's archived review pages."),
+        "review_site_summaries": AssetOut(key=SITE_SUMMARIES_KEY, kinds={"parquet"},
+                                          description="TrustScore / AggregateRating snapshots per fetched page."),
+    },
+    ins={"review_pages": AssetIn(key=RAW_PAGES_KEY)},
+    group_name="events",
+    partitions_def=DAILY,
+    check_specs=[
+        *event_check_specs(REVIEW_EVENTS_KEY),
+        AssetCheckSpec("reviews_found", asset=REVIEW_EVENTS_KEY,
+                       description="Pages fetched OK yielded reviews: a crawl that parsed nothing is reported, not passed as 0 new reviews."),
+    ],
+)
+def review_events(
+    context: AssetExecutionContext, review_pages: pl.DataFrame, data_store: DataStore, customer_keys: CustomerKeys,
+):
+    out = review_events_from_pages(review_pages, data_store.archive(), customer_keys.keyer())
+    ev = out.events
+    context.log.info(f"{out.pages_parsed} page(s) parsed into {ev.height} event(s)")
+    yield Output(ev, output_name="review_events", metadata=frame_metadata(
+        ev, EVENT_PREVIEW, events_by_brand=counts_by(ev, "brand"), events_by_language=counts_by(ev, "language"),
+        pages_parsed=out.pages_parsed, notes=MetadataValue.md("\n".join(f"- {n}" for n in out.notes) or "none"),
+    ))
+    yield Output(out.summaries, output_name="review_site_summaries",
+                 metadata=frame_metadata(out.summaries, ["source_id", "kind", "rating_value", "rating_count"]))
+    yield from event_check_results(REVIEW_EVENTS_KEY, ev)
+    ok_pages = review_pages.filter(pl.col("outcome") == "ok").height
+    yield AssetCheckResult(
+        asset_key=REVIEW_EVENTS_KEY, check_name="reviews_found", passed=ok_pages == 0 or ev.height > 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"pages_ok": ok_pages, "events": ev.height,
+                  "reason": "no pages fetched" if ok_pages == 0 else ("ok" if ev.height else "pages parsed but held no reviews")},
+    )
+
+
+@asset(
+    key=SURVEY_EVENTS_KEY,
+    ins={"survey_files": AssetIn(key=RAW_SURVEYS_KEY)},
+    group_name="events",
+    partitions_def=SURVEY_FILES,
+    metadata=EVENTS_META,
+    kinds={"parquet"},
+    check_specs=[
+        *event_check_specs(SURVEY_EVENTS_KEY),
+        AssetCheckSpec("file_readable", asset=SURVEY_EVENTS_KEY,
+                       description="The survey file parsed; an unreadable file is quarantined with a reason file."),
+    ],
+    description="Touchpoint events from one survey export (one event per mapped measure per response).",
+)
+def survey_events(
+    context: AssetExecutionContext, survey_files: pl.DataFrame, data_store: DataStore, sources: SourcesFile,
+    customer_keys: CustomerKeys,
+):
+    row = survey_files.row(0, named=True)
+    cfg = sources.load()
+    try:
+        outcome = survey_events_from_file(row, data_store.archive(), customer_keys.keyer(), cfg)
+    except ParseError as exc:
+        where = quarantine_survey_file(cfg, data_store.archive(), row, str(exc))
+        context.log.error(f"{exc} — quarantined to {where}")
+        from cx_pipeline.contract import empty_events
+
+        ev = empty_events()
+        yield Output(ev, metadata=frame_metadata(ev, EVENT_PREVIEW, error=str(exc), quarantined_to=where))
+        yield from event_check_results(SURVEY_EVENTS_KEY, ev)
+        yield AssetCheckResult(asset_key=SURVEY_EVENTS_KEY, check_name="file_readable", passed=False,
+                               severity=AssetCheckSeverity.ERROR,
+                               metadata={"file": row["file_name"], "error": str(exc), "quarantined_to": where})
+        return
+    ev = outcome.events
+    extra = outcome.metadata if hasattr(outcome, "metadata") else {}
+    yield Output(ev, metadata=frame_metadata(
+        ev, EVENT_PREVIEW, file=row["file_name"], format=outcome.format or "", responses=outcome.result.record_count if outcome.result else 0,
+        events_by_metric=counts_by(ev, "metric"), notes=MetadataValue.md("\n".join(f"- {n}" for n in outcome.notes) or "none"),
+        **extra,
+    ))
+    yield from event_check_results(SURVEY_EVENTS_KEY, ev)
+    yield AssetCheckResult(asset_key=SURVEY_EVENTS_KEY, check_name="file_readable", passed=True,
+                           metadata={"file": row["file_name"], "format": outcome.format or ""})
+
+
+@asset(
+    key=TOUCHPOINT_EVENTS_KEY,
+    ins={
+        "review_events": AssetIn(key=REVIEW_EVENTS_KEY, partition_mapping=AllPartitionMapping()),
+        "survey_events": AssetIn(key=SURVEY_EVENTS_KEY, partition_mapping=AllPartitionMapping()),
+        "review_pages": AssetIn(key=RAW_PAGES_KEY, partition_mapping=AllPartitionMapping()),
+    },
+    group_name="events",
+    metadata={**EVENTS_META, "cx/partition_by": ["source"]},
+    kinds={"parquet"},
+    check_specs=event_check_specs(TOUCHPOINT_EVENTS_KEY),
+    automation_condition=AutomationCondition.eager(),
+    description="The analyst table: every touchpoint event once (latest version), removed reviews marked, "
+    "Hive-partitioned by source.",
+)
+def touchpoint_events(
+    context: AssetExecutionContext, review_events: pl.LazyFrame, survey_events: pl.LazyFrame, review_pages: pl.LazyFrame,
+):
+    pages = review_pages if review_pages.collect_schema().names() else None
+    ev = build_touchpoint_events([review_events, survey_events], pages)
+    yield Output(ev, metadata=frame_metadata(
+        ev, EVENT_PREVIEW, events_by_source=counts_by(ev, "source"), events_by_touchpoint=counts_by(ev, "touchpoint"),
+        removed_records=int(ev.filter(pl.col("is_removed"))["record_id"].n_unique()) if ev.height else 0,
+    ))
+    yield from event_check_results(TOUCHPOINT_EVENTS_KEY, ev)

@@ -1,0 +1,96 @@
+"""Raw group: pages and files exactly as fetched, archived by content hash, with their fetch metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Backoff,
+    Config,
+    Failure,
+    Jitter,
+    MetadataValue,
+    Output,
+    RetryPolicy,
+    asset,
+)
+
+from cx_pipeline.defs.metadata import counts_by, frame_metadata
+from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
+from cx_pipeline.defs.resources import DataStore, ReviewSiteClient, SourcesFile
+from cx_pipeline.pipeline.reviews import crawl_review_sources
+from cx_pipeline.pipeline.surveys import find_survey_file, rule_for, survey_file_row
+
+RAW_PAGES_KEY = ["raw", "review_pages"]
+RAW_SURVEYS_KEY = ["raw", "survey_files"]
+
+
+class ReviewCrawlConfig(Config):
+    full_resync: bool = False
+    """Page through every source to its last page even where pages hold only known reviews."""
+
+
+@asset(
+    key=RAW_PAGES_KEY,
+    group_name="raw",
+    partitions_def=DAILY,
+    kinds={"python", "parquet"},
+    pool="review_sites",
+    retry_policy=RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
+    check_specs=[
+        AssetCheckSpec("not_blocked", asset=RAW_PAGES_KEY, blocking=True,
+                       description="No review source was blocked (403/WAF/captcha/login wall) or changed layout."),
+    ],
+    description="Every review page fetched in the day's crawl: archived bytes (raw/blobs) and fetch metadata.",
+)
+def review_pages(
+    context: AssetExecutionContext, config: ReviewCrawlConfig, data_store: DataStore, sources: SourcesFile,
+    review_site_client: ReviewSiteClient,
+) -> pl.DataFrame:
+    cfg = sources.load()
+    client = review_site_client.client(cfg)
+    archive = data_store.archive()
+    known_reviews = review_site_client.known_reviews(data_store.store())
+    pages, crawls = crawl_review_sources(cfg, client, archive, known=known_reviews, full_resync=config.full_resync)
+    problems = [f"{c.source.id}: {p}" for c in crawls for p in c.problems]
+    bad = pages.filter(pl.col("outcome").is_in(["blocked", "changed", "error"]))
+    for row in bad.iter_rows(named=True):
+        problems.append(f"{row['source_id']}: {row['outcome']} at {row['requested_url']} ({row['reason']}); raw kept as {row['raw_key']}")
+    per_source = {c.source.id: f"{len(c.rows)} page(s), stopped: {c.stop_reason}" for c in crawls}
+    context.add_output_metadata(frame_metadata(
+        pages, ["source_id", "page_no", "status", "outcome", "record_count", "language_filter", "reason"],
+        pages_by_outcome=counts_by(pages, "outcome"), sources=per_source,
+        reviews_listed=int(pages["record_count"].fill_null(0).sum()),
+    ))
+    yield Output(pages)
+    yield AssetCheckResult(
+        asset_key=RAW_PAGES_KEY, check_name="not_blocked", passed=not problems, severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+    )
+
+
+@asset(
+    key=RAW_SURVEYS_KEY,
+    group_name="raw",
+    partitions_def=SURVEY_FILES,
+    kinds={"python", "parquet"},
+    description="One survey export from the inbox, archived by content hash (partition = first 16 hex of SHA-256).",
+)
+def survey_files(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile) -> pl.DataFrame:
+    cfg = sources.load()
+    if cfg.survey_inbox is None:
+        raise Failure(f"{cfg.path}: no survey_inbox configured, but survey file {context.partition_key} was requested")
+    archive = data_store.archive()
+    found = find_survey_file(cfg.survey_inbox, archive, context.partition_key)
+    rule = rule_for(cfg.survey_inbox, found.file_name)
+    row = survey_file_row(
+        data=found.data, file_name=found.file_name, inbox_path=found.location, raw_key=found.raw_key, rule=rule,
+        archived_at=datetime.now(UTC),
+    )
+    context.add_output_metadata(frame_metadata(row, ["file_name", "bytes", "brand", "format", "raw_key"]))
+    return row

@@ -1,0 +1,92 @@
+"""Jobs, schedules and sensors: when each part of the graph runs."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    run_status_sensor,
+    sensor,
+)
+
+from cx_pipeline.config import load_sources
+from cx_pipeline.defs.partitions import SURVEY_FILES
+from cx_pipeline.pipeline.surveys import list_inbox
+
+ingest_reviews_job = define_asset_job(
+    "ingest_reviews",
+    selection=AssetSelection.keys(["raw", "review_pages"], ["events", "review_events"], ["events", "review_site_summaries"]),
+    description="Crawl every configured review source into the raw archive and parse the day's pages to events.",
+)
+
+ingest_survey_file_job = define_asset_job(
+    "ingest_survey_file",
+    selection=AssetSelection.keys(["raw", "survey_files"], ["events", "survey_events"]),
+    description="Archive one survey export from the inbox and parse it to events.",
+)
+
+build_scored_job = define_asset_job(
+    "build_scored",
+    selection=AssetSelection.keys(["events", "touchpoint_events"]) | AssetSelection.groups("scored"),
+    description="Rebuild the analyst events table and every scored dataset from the stored events.",
+)
+
+daily_review_schedule = build_schedule_from_partitioned_job(ingest_reviews_job, hour_of_day=5, minute_of_hour=15)
+
+
+def _sources_path() -> str:
+    import os
+
+    from cx_pipeline.defs.resources import BUNDLED_SOURCES
+
+    return os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
+
+
+def register_inbox_files(instance: DagsterInstance) -> list[str]:
+    """Add a survey_file partition for every inbox file not seen before; returns all inbox keys."""
+    cfg = load_sources(_sources_path())
+    if cfg.survey_inbox is None:
+        return []
+    keys = [f.file_key for f in list_inbox(cfg.survey_inbox)]
+    known = set(instance.get_dynamic_partitions(SURVEY_FILES.name or "survey_file"))
+    new = [k for k in dict.fromkeys(keys) if k not in known]
+    if new:
+        instance.add_dynamic_partitions(SURVEY_FILES.name or "survey_file", new)
+    return list(dict.fromkeys(keys))
+
+
+@sensor(job=ingest_survey_file_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
+        description="Watches the survey inbox: a new or changed file (new content hash) starts a run for that file.")
+def survey_inbox_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    cfg = load_sources(_sources_path())
+    if cfg.survey_inbox is None:
+        return SkipReason(f"{cfg.path}: no survey_inbox configured")
+    files = list_inbox(cfg.survey_inbox)
+    known = set(context.instance.get_dynamic_partitions(SURVEY_FILES.name or "survey_file"))
+    new = [f for f in files if f.file_key not in known]
+    if not new:
+        return SkipReason(f"no new files in {cfg.survey_inbox.path} ({len(files)} already known)")
+    keys = list(dict.fromkeys(f.file_key for f in new))
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=k, run_key=f"survey_file:{k}") for k in keys],
+        dynamic_partitions_requests=[SURVEY_FILES.build_add_request(keys)],
+    )
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[ingest_reviews_job, ingest_survey_file_job],
+    request_job=build_scored_job,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="After new events land, rebuild the analyst table and the scored datasets.",
+)
+def rebuild_scored_after_ingest(context):  # type: ignore[no-untyped-def]
+    return RunRequest(run_key=f"after:{context.dagster_run.run_id}")

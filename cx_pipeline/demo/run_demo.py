@@ -1,0 +1,136 @@
+"""``cx-pipeline demo``: every asset end to end on the bundled samples, offline, on a local SQLite instance.
+
+It serves the sample review site on 127.0.0.1 (so the real HTTP fetch path runs), drops the bundled
+survey exports into the inbox, registers them as survey-file partitions exactly as the inbox sensor
+would, runs the jobs in the Dagster instance under DAGSTER_HOME (so the runs show in the UI
+afterwards), and prints where the outputs are with a short summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from cx_pipeline.demo.sample_site import SampleSiteServer
+
+SAMPLE_SURVEYS = Path(__file__).resolve().parent.parent / "sample_data" / "surveys"
+DEMO_SECRET = "cx-pipeline-demo-secret-do-not-use-in-production"
+
+
+def _prepare_env(data_root: Path, dagster_home: Path) -> None:
+    data_root.mkdir(parents=True, exist_ok=True)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home.resolve())
+    os.environ["CX_PIPELINE_DATA_ROOT"] = str(data_root.resolve())
+    os.environ.setdefault("CX_PIPELINE_INBOX", str((data_root / "inbox").resolve()))
+    if not os.environ.get("CX_PIPELINE_HASH_SECRET"):
+        os.environ["CX_PIPELINE_HASH_SECRET"] = DEMO_SECRET
+        print("note: CX_PIPELINE_HASH_SECRET not set; using the demo secret (set your own for real data)")
+    cfg = dagster_home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(
+            "# local instance for the demo: SQLite storage under this folder\n"
+            "telemetry:\n  enabled: false\n"
+            "concurrency:\n  pools:\n    default_limit: 2\n",
+            encoding="utf-8",
+        )
+
+
+def _drop_sample_surveys(inbox: Path) -> list[Path]:
+    inbox.mkdir(parents=True, exist_ok=True)
+    dropped = []
+    for src in sorted(SAMPLE_SURVEYS.glob("*")):
+        if src.is_file() and not src.name.startswith("."):
+            dest = inbox / src.name
+            shutil.copyfile(src, dest)
+            dropped.append(dest)
+    return dropped
+
+
+def _fmt(v: object, digits: int = 1) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def print_summary(data_root: Path) -> None:
+    from cx_pipeline.storage import ParquetStore
+
+    store = ParquetStore(str(data_root))
+    events = store.read("events/touchpoint_events")
+    print(f"\nOutputs under {data_root.resolve()}:")
+    for dataset in ("raw/review_pages", "raw/survey_files", "events/touchpoint_events", "scored/scored_events",
+                    "scored/cx_metrics", "scored/key_drivers", "scored/peaks_potholes", "scored/cx_alerts"):
+        files = store.parquet_files(dataset)
+        if files:
+            print(f"  {dataset:<28} {len(files)} file(s)")
+    if events is None:
+        print("no touchpoint events were produced")
+        return
+    print("\nEvents per source:")
+    for source, n in events.group_by("source").len().sort("source").iter_rows():
+        print(f"  {source:<14} {n}")
+    metrics = store.read("scored/cx_metrics")
+    if metrics is None:
+        return
+    overall = metrics.filter((pl.col("period") == "all") & (pl.col("source") == "all"))
+    if overall.height == 0:
+        overall = metrics
+    print("\nPer touchpoint (all periods, all sources): NPS [95% CI] and star mean")
+    nps = overall.filter(pl.col("metric") == "nps").select("brand", "touchpoint", "n", "value", "ci_low", "ci_high")
+    stars = overall.filter(pl.col("metric") == "star_rating").select("brand", "touchpoint", "n", "mean")
+    table = nps.join(stars, on=["brand", "touchpoint"], how="full", coalesce=True, suffix="_stars").sort("brand", "touchpoint")
+    print(f"  {'brand':<14} {'touchpoint':<17} {'NPS':>6} {'95% CI':>15} {'n':>4}   {'stars':>5} {'n':>4}")
+    for r in table.iter_rows(named=True):
+        ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["value"] is not None else ""
+        print(f"  {r['brand']:<14} {r['touchpoint']:<17} {_fmt(r['value']):>6} {ci:>15} {_fmt(r['n']):>4}   "
+              f"{_fmt(r['mean'], 2):>5} {_fmt(r['n_stars']):>4}")
+
+
+def run_demo(*, data_root: str, dagster_home: str) -> int:
+    started = time.perf_counter()
+    root = Path(data_root)
+    _prepare_env(root, Path(dagster_home))
+    inbox = Path(os.environ["CX_PIPELINE_INBOX"])
+    dropped = _drop_sample_surveys(inbox)
+    with SampleSiteServer() as site:
+        os.environ["CX_SAMPLE_SITE_URL"] = site.base_url
+        from dagster import DagsterInstance
+
+        from cx_pipeline.definitions import defs
+        from cx_pipeline.defs.automation import register_inbox_files
+
+        instance = DagsterInstance.get()
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
+        print(f"sample review site on {site.base_url}; {len(dropped)} survey export(s) dropped into {inbox}")
+        ok = True
+        result = defs.resolve_job_def("ingest_reviews").execute_in_process(
+            instance=instance, partition_key=today, raise_on_error=False)
+        ok &= result.success
+        print(f"ingest_reviews[{today}]: {'ok' if result.success else 'FAILED'} "
+              f"({len(site.requests)} HTTP request(s) to the sample site)")
+        keys = register_inbox_files(instance)
+        for key in keys:
+            result = defs.resolve_job_def("ingest_survey_file").execute_in_process(
+                instance=instance, partition_key=key, raise_on_error=False)
+            ok &= result.success
+            print(f"ingest_survey_file[{key}]: {'ok' if result.success else 'FAILED'}")
+    result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False)
+    ok &= result.success
+    print(f"build_scored: {'ok' if result.success else 'FAILED'}")
+    print_summary(root)
+    print(f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"
+          f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root.resolve()} "
+          f"CX_PIPELINE_HASH_SECRET=... .venv/bin/dagster dev -w workspace.yaml")
+    if not ok:
+        print("some runs failed: see the messages above", file=sys.stderr)
+        return 1
+    return 0
