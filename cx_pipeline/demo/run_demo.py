@@ -14,10 +14,14 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from cx_pipeline.demo.sample_site import SampleSiteServer
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, Definitions
 
 SAMPLE_SURVEYS = Path(__file__).resolve().parent.parent / "sample_data" / "surveys"
 DEMO_SECRET = "cx-pipeline-demo-secret-do-not-use-in-production"
@@ -95,6 +99,23 @@ def print_summary(data_root: Path) -> None:
               f"{_fmt(r['mean'], 2):>5} {_fmt(r['n_stars']):>4}")
 
 
+def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list[tuple[str, bool]]:
+    """Ingest the day's reviews, every inbox survey file, then rebuild events and scores."""
+    from cx_pipeline.defs.automation import register_inbox_files
+
+    runs = []
+    result = defs.resolve_job_def("ingest_reviews").execute_in_process(
+        instance=instance, partition_key=day, raise_on_error=False)
+    runs.append((f"ingest_reviews[{day}]", result.success))
+    for key in register_inbox_files(instance):
+        result = defs.resolve_job_def("ingest_survey_file").execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False)
+        runs.append((f"ingest_survey_file[{key}]", result.success))
+    result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False)
+    runs.append(("build_scored", result.success))
+    return runs
+
+
 def run_demo(*, data_root: str, dagster_home: str) -> int:
     started = time.perf_counter()
     root = Path(data_root)
@@ -105,27 +126,16 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
         os.environ["CX_SAMPLE_SITE_URL"] = site.base_url
         from dagster import DagsterInstance
 
-        from cx_pipeline.definitions import defs
-        from cx_pipeline.defs.automation import register_inbox_files
+        from cx_pipeline.definitions import build_definitions
 
+        defs = build_definitions(data_root=str(root.resolve()))
         instance = DagsterInstance.get()
-        today = datetime.now(UTC).strftime("%Y-%m-%d")
         print(f"sample review site on {site.base_url}; {len(dropped)} survey export(s) dropped into {inbox}")
-        ok = True
-        result = defs.resolve_job_def("ingest_reviews").execute_in_process(
-            instance=instance, partition_key=today, raise_on_error=False)
-        ok &= result.success
-        print(f"ingest_reviews[{today}]: {'ok' if result.success else 'FAILED'} "
-              f"({len(site.requests)} HTTP request(s) to the sample site)")
-        keys = register_inbox_files(instance)
-        for key in keys:
-            result = defs.resolve_job_def("ingest_survey_file").execute_in_process(
-                instance=instance, partition_key=key, raise_on_error=False)
-            ok &= result.success
-            print(f"ingest_survey_file[{key}]: {'ok' if result.success else 'FAILED'}")
-    result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False)
-    ok &= result.success
-    print(f"build_scored: {'ok' if result.success else 'FAILED'}")
+        runs = run_all_jobs(defs, instance, datetime.now(UTC).strftime("%Y-%m-%d"))
+        print(f"{len(site.requests)} HTTP request(s) reached the sample site")
+    for name, ok_run in runs:
+        print(f"  {name}: {'ok' if ok_run else 'FAILED'}")
+    ok = all(ok_run for _, ok_run in runs)
     print_summary(root)
     print(f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"
           f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root.resolve()} "

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from cx_pipeline.cli import main
+from cx_pipeline.contract import EVENT_SCHEMA
+from cx_pipeline.demo.sample_site import load_businesses
+
+
+@pytest.fixture
+def sample_pages(tmp_path):
+    business = load_businesses()["nordlys-shop.dk"]
+    paths = []
+    for page in (1, 2):
+        p = tmp_path / f"nordlys-page{page}.html"
+        p.write_text(business.render(page=page, languages="all", base_path="/review/nordlys-shop.dk"), encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+def test_parse_jsonl_prints_contract_columns(sample_pages, capsys) -> None:
+    assert main(["parse", *map(str, sample_pages), "--jsonl", "--brand", "Nordlys Shop"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 20
+    assert list(rows[0]) == EVENT_SCHEMA.names
+    first = rows[0]
+    assert first["brand"] == "Nordlys Shop" and first["source"] == "trustpilot"
+    assert first["record_id"] == "trustpilot:6a1f0c000000000000000101"
+    assert first["score_raw"] == 5.0 and first["language"] == "da"
+    assert first["published_at"] == "2026-11-20T09:14:00+00:00"
+    assert "Sample Customer" not in "\n".join(lines)
+
+
+def test_parse_to_parquet_and_bad_file_keeps_going(sample_pages, tmp_path, capsys) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("just some notes", encoding="utf-8")
+    out = tmp_path / "events.parquet"
+    code = main(["parse", str(sample_pages[0]), str(bad), str(sample_pages[1]), "-o", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"error: {bad}: format not recognised" in err
+    df = pl.read_parquet(out)
+    assert df.height == 20
+    assert not (tmp_path / "events.parquet.tmp").exists()
+
+
+def test_parse_forced_format_mismatch_is_clear(tmp_path, capsys) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>No data here</body></html>", encoding="utf-8")
+    assert main(["parse", str(page), "--source", "trustpilot"]) == 1
+    assert 'no <script id="__NEXT_DATA__"> block' in capsys.readouterr().err
+
+
+def test_dictionary_check_passes() -> None:
+    assert main(["dictionary", "--check"]) == 0

@@ -1,0 +1,109 @@
+"""End to end: materialize every asset into a temp dir from the sample site and sample exports."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+from dagster import DagsterInstance
+
+from cx_pipeline.contract import COLUMN_NAMES, EVENT_SCHEMA, contract_violations
+from cx_pipeline.definitions import build_definitions
+from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS, run_all_jobs
+from cx_pipeline.demo.sample_site import SampleSiteServer, load_businesses
+from cx_pipeline.storage import ParquetStore
+
+from .conftest import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+DAY = "2026-11-24"
+SAMPLE_REVIEWS = sum(len(b.reviews) for b in load_businesses().values())
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    inbox = tmp / "inbox"
+    inbox.mkdir()
+    for f in SAMPLE_SURVEYS.glob("*"):
+        shutil.copyfile(f, inbox / f.name)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CX_PIPELINE_INBOX", str(inbox))
+    mp.setenv("CX_PIPELINE_HASH_SECRET", "e2e-secret")
+    with SampleSiteServer() as site:
+        mp.setenv("CX_SAMPLE_SITE_URL", site.base_url)
+        defs = build_definitions(data_root=str(tmp / "data"))
+        instance = DagsterInstance.ephemeral()
+        first = run_all_jobs(defs, instance, DAY)
+        second = run_all_jobs(defs, instance, DAY)  # re-running the same partitions must not duplicate
+        requests = list(site.requests)
+    yield {"root": tmp / "data", "first": first, "second": second, "requests": requests, "inbox": inbox}
+    mp.undo()
+
+
+def test_every_run_succeeds(pipeline_run) -> None:
+    assert all(ok for _, ok in pipeline_run["first"]), pipeline_run["first"]
+    assert all(ok for _, ok in pipeline_run["second"]), pipeline_run["second"]
+
+
+def test_crawler_used_http_with_all_languages(pipeline_run) -> None:
+    paths = [p for p, _ in pipeline_run["requests"]]
+    assert "/robots.txt" in paths
+    review_requests = [p for p in paths if p.startswith("/review/")]
+    assert review_requests and all("languages=all" in p for p in review_requests)
+    assert all("cx_pipeline" in ua for _, ua in pipeline_run["requests"])
+
+
+def test_touchpoint_events_hold_each_review_once(pipeline_run) -> None:
+    events = ParquetStore(str(pipeline_run["root"])).read("events/touchpoint_events")
+    assert contract_violations(events) == []
+    assert events["event_id"].n_unique() == events.height
+    stars = events.filter(pl.col("metric") == "star_rating")
+    assert stars.height == SAMPLE_REVIEWS
+    assert set(stars["language"].unique()) == {"da", "no", "sv", "en"}
+    assert stars.filter(pl.col("reply_text").is_not_null()).height == 5
+    surveys = events.filter(pl.col("source_kind") == "survey")
+    assert {"nps", "csat"} <= set(surveys["metric"].unique())
+
+
+def test_outputs_read_back_with_schema_intact(pipeline_run) -> None:
+    root = pipeline_run["root"] / "events" / "touchpoint_events"
+    lf = pl.scan_parquet(str(root / "**" / "*.parquet"), hive_partitioning=True)
+    schema = lf.collect_schema()
+    assert list(schema.names())[: len(COLUMN_NAMES)] == list(COLUMN_NAMES) or set(COLUMN_NAMES) <= set(schema.names())
+    assert schema["published_at"] == pl.Datetime("us", "UTC")
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    for field in EVENT_SCHEMA:
+        assert table.schema.field(field.name).type == field.type, field.name
+    n = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{root}/*/*.parquet', hive_partitioning=true)"
+    ).fetchone()[0]
+    assert n == lf.select(pl.len()).collect().item()
+    file_schema = ds.dataset(next(root.rglob("*.parquet")), format="parquet").schema
+    assert file_schema.field("event_id").metadata[b"description"].startswith(b"Deterministic id")
+
+
+def test_no_personal_data_in_outputs(pipeline_run) -> None:
+    for parquet in pipeline_run["root"].rglob("*.parquet"):
+        if "raw" in parquet.relative_to(pipeline_run["root"]).parts[:1]:
+            continue
+        df = pl.read_parquet(parquet)
+        text = " ".join(str(v) for col in df.columns for v in df[col].cast(pl.String, strict=False).to_list())
+        assert "Sample Customer" not in text, parquet
+        assert "@example.com" not in text, parquet
+        assert "192.0.2." not in text, parquet
+
+
+def test_definitions_validate_from_the_command_line() -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=300, env={**__import__("os").environ, "CX_PIPELINE_HASH_SECRET": "x"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
