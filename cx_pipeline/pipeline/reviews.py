@@ -138,6 +138,13 @@ class ReviewParseOutput:
     pages_parsed: int
 
 
+def _first_present(d: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if d.get(k) is not None:
+            return d[k]
+    return None
+
+
 def _summary_rows(page: dict[str, Any], parsed: ParseResult) -> list[dict[str, Any]]:
     rows = []
     for agg in parsed.aggregates:
@@ -147,7 +154,7 @@ def _summary_rows(page: dict[str, Any], parsed: ParseResult) -> list[dict[str, A
             "fetched_at": page["fetched_at"], "raw_key": page["raw_key"], "kind": agg.get("kind"),
             "name": agg.get("name") or agg.get("displayName"),
             "rating_value": agg.get("rating_value", agg.get("trustScore")),
-            "rating_count": agg.get("rating_count", agg.get("numberOfReviews")),
+            "rating_count": _first_present(agg, "rating_count", "review_count", "numberOfReviews"),
             "best_rating": agg.get("best_rating", 5.0 if agg.get("kind") == "business_unit" else None),
             "worst_rating": agg.get("worst_rating", 1.0 if agg.get("kind") == "business_unit" else None),
             **{f"stars_{k}": hist.get(str(k), hist.get(k)) for k in range(1, 6)},
