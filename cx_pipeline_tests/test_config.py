@@ -11,7 +11,7 @@ def test_bundled_sources_load(monkeypatch) -> None:
     cfg = load_sources(BUNDLED_SOURCES)
     assert [s.id for s in cfg.review_sources] == ["nordlys-trustpilot", "fjordsko-trustpilot"]
     assert cfg.review_sources[0].url == "http://127.0.0.1:9999/review/nordlys-shop.dk"
-    assert cfg.allowed_hosts == {"127.0.0.1:9999"}
+    assert cfg.allowed_hosts == {"127.0.0.1"}
     assert cfg.brands() == ["Fjord Sko", "Nordlys Shop"]
 
 

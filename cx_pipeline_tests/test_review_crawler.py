@@ -104,10 +104,13 @@ def test_block_mid_crawl_is_reported_not_empty(client: PoliteHttpClient, fault: 
         srv.add_fault(PATH, fault, page=3)
         res = crawl(client, srv.url(SLUG), TP, max_pages=10)
         assert res.stop_reason == "blocked" and not res.ok
-        assert [p.number for p in res.pages] == [1, 2] and res.review_ids() == served_ids(srv)[:10]
+        assert [(p.number, p.outcome) for p in res.pages] == [(1, "ok"), (2, "ok"), (3, "blocked")]
+        assert res.review_ids() == served_ids(srv)[:10] and res.review_count == 10
         (problem,) = res.problems
         assert problem.kind == "blocked" and problem.page_number == 3 and problem.reason.startswith(kind)
         assert "page=3" in problem.url and problem.page is not None and problem.page.body
+        blocked = res.pages[-1]
+        assert blocked.parsed is None and blocked.reason == problem.reason and blocked.fetched is problem.page
         assert res.archivable()[-1] is problem.page  # the block page goes to the raw archive too
 
 
@@ -115,7 +118,7 @@ def test_changed_layout_is_reported_with_its_body(client: PoliteHttpClient) -> N
     with FaultServer({SLUG: make_reviews(N_REVIEWS)}) as srv:
         srv.add_fault(PATH, Fault("changed_layout"), page=2)
         res = crawl(client, srv.url(SLUG), TP, max_pages=10)
-        assert res.stop_reason == "changed" and len(res.pages) == 1
+        assert res.stop_reason == "changed" and [p.outcome for p in res.pages] == ["ok", "changed"]
         (problem,) = res.problems
         assert problem.kind == "changed" and "no props.pageProps.reviews" in problem.reason
         assert problem.page is not None and b"reviewCards" in problem.page.body and "page=2" in problem.url
@@ -125,13 +128,13 @@ def test_page_without_reviews_where_reviews_were_expected(client: PoliteHttpClie
     with FaultServer({SLUG: make_reviews(N_REVIEWS)}) as srv:
         srv.add_fault(PATH, Fault("empty_reviews"), page=3)  # mid-crawl
         res = crawl(client, srv.url(SLUG), TP, max_pages=10)
-        assert res.stop_reason == "changed" and [p.number for p in res.pages] == [1, 2]
-        assert "lists no reviews on page 3" in res.problems[0].reason
+        assert res.stop_reason == "changed" and [p.outcome for p in res.pages] == ["ok", "ok", "changed"]
+        assert "lists no reviews on page 3" in res.problems[0].reason and res.review_count == 10
     with FaultServer({SLUG: make_reviews(N_REVIEWS)}) as srv:
         srv.add_fault(PATH, Fault("empty_reviews"), page=1)  # page 1 says 23 reviews but shows none
         res = crawl(client, srv.url(SLUG), TP, max_pages=10)
-        assert res.stop_reason == "changed" and res.pages == []
-        assert f"a source with {N_REVIEWS} reviews" in res.problems[0].reason
+        assert res.stop_reason == "changed" and [p.outcome for p in res.pages] == ["changed"]
+        assert f"a source with {N_REVIEWS} reviews" in res.problems[0].reason and res.review_ids() == []
 
 
 def test_business_without_reviews_is_a_normal_empty_crawl(client: PoliteHttpClient) -> None:
@@ -195,6 +198,7 @@ def test_unchanged_first_page_costs_a_304(client: PoliteHttpClient) -> None:
 
         again = crawl(client, srv.url(SLUG), TP, max_pages=10, validators=validators)
         assert again.stop_reason == "known_reached" and again.pages[0].fetched.not_modified
+        assert again.pages[0].outcome == "not_modified"
         assert again.pages[0].parsed is None and again.archivable() == []
         assert srv.records(PATH)[-1].served == "304"
         resync = crawl(client, srv.url(SLUG), TP, max_pages=10, validators=validators, full_resync=True)
@@ -229,3 +233,20 @@ def test_crawl_offline_with_local_pages() -> None:
     res = crawl(local, f"{base}?languages=da", TP, max_pages=5)
     assert res.stop_reason == "last_page" and res.review_ids() == [r["id"] for r in revs]
     assert local.requested == [f"{base}?languages=all", f"{base}?page=2&languages=all"]
+
+
+def test_format_detected_when_not_configured(client: PoliteHttpClient) -> None:
+    with FaultServer({SLUG: make_reviews(12)}) as srv:
+        res = crawl(client, srv.url(SLUG), None, max_pages=10)
+        assert res.format == "trustpilot" and res.stop_reason == "last_page"
+        # the first answer (default language only) is kept for the archive, then asked again with languages=all
+        assert [p.outcome for p in res.pages] == ["superseded", "ok", "ok", "ok"]
+        assert [q.get("languages") for q in page_requests(srv)] == [None, "all", "all", "all"]
+        assert res.review_ids() == served_ids(srv)
+    # on a Trustpilot host the format is known before the first request: no extra fetch
+    base = "https://no.trustpilot.com/review/x.no"
+    body = render_page("x.no", make_reviews(2), page=1, total_pages=1, total_count=2, languages="all",
+                       next_href=None)
+    local = LocalPagesClient({f"{base}?languages=all": body})
+    res = crawl(local, base, None, max_pages=3)
+    assert res.format == "trustpilot" and local.requested == [f"{base}?languages=all"] and res.review_count == 2

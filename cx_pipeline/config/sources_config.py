@@ -38,7 +38,7 @@ class ReviewSource:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).netloc.lower()
+        return (urlsplit(self.url).hostname or "").lower()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dagster import ConfigurableResource
 
 from cx_pipeline.config import SourcesConfig, load_sources
 from cx_pipeline.contract.identity import CustomerKeyer
+from cx_pipeline.fetch import ClientConfig, HttpClient, LocalPagesClient, PoliteHttpClient
 from cx_pipeline.storage import ParquetStore, RawArchive
 
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "sample_data" / "sources.yaml"
@@ -41,3 +42,41 @@ class CustomerKeys(ConfigurableResource):
 
     def keyer(self) -> CustomerKeyer:
         return CustomerKeyer(self.secret)
+
+
+class ReviewSiteClient(ConfigurableResource):
+    """The polite HTTP client for review sites (robots.txt, per-host rate limit, retries, block detection).
+
+    Only hosts named in the sources file may be fetched or redirected to. ``state_dir`` holds the
+    per-host rate-limit state shared by every process of a run.
+    """
+
+    user_agent: str | None = None  # default: the sources file's user_agent / CX_PIPELINE_USER_AGENT
+    min_interval_seconds: float = 1.0
+    max_attempts: int = 4
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_bytes: int = 15 * 1024 * 1024
+    state_dir: str = ".cx_http_state"
+
+    def client(self, sources: SourcesConfig) -> HttpClient:
+        return PoliteHttpClient(ClientConfig(
+            user_agent=self.user_agent or sources.user_agent,
+            allowed_hosts=tuple(sorted(sources.allowed_hosts)),
+            state_dir=self.state_dir,
+            min_interval=self.min_interval_seconds,
+            max_attempts=self.max_attempts,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_bytes=self.max_bytes,
+        ))
+
+
+class LocalReviewSiteClient(ReviewSiteClient):
+    """Offline stand-in: serves saved pages from a folder as if they were at ``base_url`` (tests, replays)."""
+
+    folder: str
+    base_url: str
+
+    def client(self, sources: SourcesConfig) -> HttpClient:
+        return LocalPagesClient.from_folder(self.folder, self.base_url)

@@ -18,10 +18,10 @@ import polars as pl
 from cx_pipeline.config import ReviewSource, SourcesConfig
 from cx_pipeline.contract import empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
-from cx_pipeline.fetch import HttpClient, crawl
+from cx_pipeline.fetch import HttpClient, crawl, known_from_fingerprints, review_fingerprints
 from cx_pipeline.normalize import NormalizeContext, latest_versions, to_events
 from cx_pipeline.sources import ParseError, ParseResult, get_format
-from cx_pipeline.storage import RawArchive
+from cx_pipeline.storage import ParquetStore, RawArchive
 
 UTC_DT = pl.Datetime("us", "UTC")
 
@@ -85,18 +85,23 @@ def _crawl_one(
     archive: RawArchive,
     known: Callable[[ReviewSource, ParseResult], bool] | None,
     full_resync: bool,
+    history: CrawlHistory | None = None,
 ) -> SourceCrawl:
     fmt = None if source.format == "auto" else get_format(source.format)
     started = datetime.now(UTC)
     result = crawl(
         client, source.url, fmt, max_pages=source.max_pages,
         known=(lambda parsed: known(source, parsed)) if known else None, full_resync=full_resync,
+        validators=history.validators if history else None,
     )
-    out = SourceCrawl(source=source, stop_reason=result.stop_reason, problems=list(result.problems))
+    out = SourceCrawl(
+        source=source, stop_reason=result.stop_reason,
+        problems=[f"{p.kind} at {p.url}: {p.reason}" for p in result.problems],
+    )
     for page_no, page in enumerate(result.pages, start=1):
         fetched = page.fetched
         body = fetched.body or b""
-        raw_key = archive.put(body) if body else None
+        raw_key = archive.put(body) if body else (history.raw_key_for(fetched.url) if history else None)
         parsed = page.result
         out.rows.append({
             "source_id": source.id, "brand": source.brand, "format": page.format_name or source.format,
@@ -110,6 +115,17 @@ def _crawl_one(
             "language_filter": parsed.page.language_filter if parsed and parsed.page else None,
             "crawl_started_at": started, "stop_reason": result.stop_reason,
         })
+    if result.stop_reason == "failed":  # a request that produced no page still gets a row: visible, not silent
+        for problem in result.problems:
+            if problem.kind == "failed" and problem.page is None:
+                out.rows.append({
+                    "source_id": source.id, "brand": source.brand, "format": source.format,
+                    "default_touchpoint": source.default_touchpoint, "page_no": len(out.rows) + 1,
+                    "requested_url": problem.url, "final_url": problem.url, "status": None, "outcome": "error",
+                    "reason": problem.reason, "raw_key": None, "sha256": None, "bytes": 0, "content_type": None,
+                    "etag": None, "last_modified": None, "fetched_at": datetime.now(UTC), "record_count": None,
+                    "language_filter": None, "crawl_started_at": started, "stop_reason": result.stop_reason,
+                })
     return out
 
 
@@ -118,16 +134,76 @@ def crawl_review_sources(
     client: HttpClient,
     archive: RawArchive,
     *,
-    known: Callable[[ReviewSource, ParseResult], bool] | None = None,
+    history: CrawlHistory | None = None,
     full_resync: bool = False,
     max_parallel_hosts: int = 4,
 ) -> tuple[pl.DataFrame, list[SourceCrawl]]:
-    """Crawl every configured review source (hosts in parallel; the client rate-limits each host)."""
+    """Crawl every configured review source (hosts in parallel; the client rate-limits each host).
+
+    With ``history`` (what earlier crawls stored) the crawl is incremental: conditional requests
+    and a stop at the first page whose reviews are all stored unchanged.
+    """
     sources = list(config.review_sources)
+    known = history.known if history else None
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel_hosts, len(sources) or 1))) as pool:
-        crawls = list(pool.map(lambda s: _crawl_one(s, client, archive, known, full_resync), sources))
+        crawls = list(pool.map(lambda s: _crawl_one(s, client, archive, known, full_resync, history), sources))
     rows = [r for c in crawls for r in c.rows]
     return pl.DataFrame(rows, schema=RAW_PAGES_SCHEMA), crawls
+
+
+class CrawlHistory:
+    """What earlier crawls stored, for incremental crawling: validators per URL, review fingerprints.
+
+    Fingerprints are rebuilt by re-parsing the archived pages of each source's latest crawl (cheap:
+    a couple of milliseconds per page), so no second index can drift from the archive.
+    """
+
+    def __init__(self, pages: pl.DataFrame | None, archive: RawArchive) -> None:
+        self.archive = archive
+        self._pages = pages if pages is not None and pages.height else pl.DataFrame(schema=RAW_PAGES_SCHEMA)
+        latest = (
+            self._pages.filter(pl.col("raw_key").is_not_null() & pl.col("outcome").is_in(["ok", "not_modified"]))
+            .sort("fetched_at")
+            .group_by("requested_url")
+            .last()
+        )
+        self._by_url = {r["requested_url"]: r for r in latest.iter_rows(named=True)}
+        self._fingerprints: dict[str, dict[str, str]] = {}
+
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        row = self._by_url.get(url)
+        return (row["etag"], row["last_modified"]) if row else (None, None)
+
+    def raw_key_for(self, url: str) -> str | None:
+        row = self._by_url.get(url)
+        return row["raw_key"] if row else None
+
+    def fingerprints(self, source_id: str) -> dict[str, str]:
+        if source_id not in self._fingerprints:
+            prints: dict[str, str] = {}
+            rows = self._pages.filter((pl.col("source_id") == source_id) & (pl.col("outcome") == "ok"))
+            for row in rows.sort("fetched_at").iter_rows(named=True):
+                try:
+                    parsed = get_format(row["format"]).parse(self.archive.get(row["raw_key"]), location=row["final_url"])
+                except (ParseError, KeyError):
+                    continue
+                prints.update(review_fingerprints(parsed))
+            self._fingerprints[source_id] = prints
+        return self._fingerprints[source_id]
+
+    def known(self, source: ReviewSource, parsed: ParseResult) -> bool:
+        return known_from_fingerprints(self.fingerprints(source.id))(parsed)
+
+    @classmethod
+    def from_store(
+        cls, store: ParquetStore, archive: RawArchive, *, before_day: str | None = None,
+        dataset: str = "raw/review_pages",
+    ) -> CrawlHistory:
+        """History from the stored crawl batches; ``before_day`` keeps only earlier daily partitions so
+        re-running a day repeats that day's crawl instead of shrinking it to an incremental one."""
+        days = [d for d in store.partition_values(dataset, "day") if before_day is None or d < before_day]
+        lf = store.scan(dataset, [{"day": d} for d in days]) if days else None
+        return cls(lf.collect() if lf is not None else None, archive)
 
 
 @dataclass
@@ -185,9 +261,13 @@ def review_events_from_pages(pages: pl.DataFrame, archive: RawArchive, keyer: Cu
         frames.append(to_events(parsed, ctx, source_kind=fmt.kind))
         summaries.extend(_summary_rows(page, parsed))
     events = pl.concat(frames) if frames else empty_events()
+    summary_frame = pl.DataFrame(summaries, schema=SITE_SUMMARY_SCHEMA)
+    # one snapshot per source and kind per crawl: every page of a crawl repeats the same summary
+    summary_frame = summary_frame.sort("fetched_at").unique(subset=["source_id", "kind", "name"], keep="first",
+                                                              maintain_order=True)
     # the same review can sit on two pages of one crawl (relevance sort shifts while paging)
     events = latest_versions(events).collect()
     return ReviewParseOutput(
-        events=events, summaries=pl.DataFrame(summaries, schema=SITE_SUMMARY_SCHEMA), notes=notes,
+        events=events, summaries=summary_frame, notes=notes,
         pages_parsed=parsed_count,
     )

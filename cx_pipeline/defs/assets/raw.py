@@ -23,7 +23,7 @@ from dagster import (
 from cx_pipeline.defs.metadata import counts_by, frame_metadata
 from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import DataStore, ReviewSiteClient, SourcesFile
-from cx_pipeline.pipeline.reviews import crawl_review_sources
+from cx_pipeline.pipeline.reviews import CrawlHistory, crawl_review_sources
 from cx_pipeline.pipeline.surveys import find_survey_file, rule_for, survey_file_row
 
 RAW_PAGES_KEY = ["raw", "review_pages"]
@@ -55,8 +55,8 @@ def review_pages(
     cfg = sources.load()
     client = review_site_client.client(cfg)
     archive = data_store.archive()
-    known_reviews = review_site_client.known_reviews(data_store.store())
-    pages, crawls = crawl_review_sources(cfg, client, archive, known=known_reviews, full_resync=config.full_resync)
+    history = CrawlHistory.from_store(data_store.store(), archive, before_day=context.partition_key)
+    pages, crawls = crawl_review_sources(cfg, client, archive, history=history, full_resync=config.full_resync)
     problems = [f"{c.source.id}: {p}" for c in crawls for p in c.problems]
     bad = pages.filter(pl.col("outcome").is_in(["blocked", "changed", "error"]))
     for row in bad.iter_rows(named=True):
