@@ -1,0 +1,192 @@
+"""Survey date columns → UTC, vectorized, with day-first vs month-first decided per file from the data.
+
+Exports carry dates as ISO (Qualtrics, Typeform), US ``M/D/YY H:MM`` (SurveyMonkey re-saved in Excel,
+Google Forms in US locales) or day-first ``D.M.YYYY``/``D/M/YYYY`` (Nordic locales). Guessing per value
+mixes orders inside one file; instead one order is chosen per file from values that prove it (a first
+part > 12 ⇒ day-first) and the choice is reported so an analyst can see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from cx_pipeline.sources.base import ParseError
+
+UTC_DT = pl.Datetime("us", "UTC")
+_SLASH = (
+    r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})"
+    r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?)?$"
+)
+_ISO = (
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+\-]\d{2}:?\d{2}|UTC)?$"
+)
+
+
+@dataclass(frozen=True)
+class DateResult:
+    values: pl.Series  # Datetime(us, UTC)
+    order: str  # "iso", "day_first", "month_first", "empty"
+    note: str | None  # what was decided and why, for ParseResult.warnings
+
+
+def check_timezone(tz: str | None, location: str) -> str | None:
+    if tz is None:
+        return None
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ParseError(location, f"unknown time zone {tz!r} in the export header") from exc
+    return tz
+
+
+def parse_dates(
+    values: pl.Series, *, column: str, location: str, tz: str | None = None, prefer_month_first: bool = False
+) -> DateResult:
+    """UTC datetimes for one column; ``tz`` is the zone naive values are in (None = UTC).
+
+    Raises ParseError naming the first value (data row) that fits no supported layout.
+    """
+    tz = check_timezone(tz, location)
+    s = values.cast(pl.String).str.strip_chars()
+    s = pl.Series(values.name, s).replace("", None)
+    n = s.drop_nulls().len()
+    if n == 0:
+        return DateResult(pl.Series(values.name, [None] * len(values), dtype=UTC_DT), "empty", None)
+    frame = pl.DataFrame({"s": s})
+    iso = frame.select(pl.col("s").str.extract_groups(_ISO)).unnest("s")
+    iso.columns = ["y", "m", "d", "H", "M", "S", "f", "off"]
+    is_iso = iso["y"].is_not_null()
+    slash = frame.select(pl.col("s").str.extract_groups(_SLASH)).unnest("s")
+    slash.columns = ["a", "b", "y", "H", "M", "S", "ampm"]
+    is_slash = slash["a"].is_not_null()
+    bad = s.is_not_null() & ~is_iso & ~is_slash
+    if bad.any():
+        idx = int(bad.arg_true()[0])
+        raise ParseError(
+            location,
+            f"column {column!r}, data row {idx + 1}: date {s[idx]!r} is not a recognised "
+            "date (expected YYYY-MM-DD[ HH:MM[:SS]], M/D/YY[YY] or D/M/YY[YY] with optional time)",
+        )
+    note = None
+    order = "iso"
+    if is_slash.any():
+        a = slash["a"].cast(pl.Int32)
+        b = slash["b"].cast(pl.Int32)
+        both = (a > 12) & (b > 12)
+        if both.any():
+            idx = int(both.arg_true()[0])
+            raise ParseError(location, f"column {column!r}, data row {idx + 1}: {s[idx]!r} is not a valid date")
+        day_first_proof = bool((a > 12).any())
+        month_first_proof = bool((b > 12).any())
+        if day_first_proof and month_first_proof:
+            idx_d = int((a > 12).arg_true()[0])
+            idx_m = int((b > 12).arg_true()[0])
+            raise ParseError(
+                location,
+                f"column {column!r}: mixed date orders — data row {idx_d + 1} ({s[idx_d]!r}) "
+                f"is day-first but data row {idx_m + 1} ({s[idx_m]!r}) is month-first",
+            )
+        if day_first_proof:
+            order, why = "day_first", "a first part > 12 proves day-first"
+        elif month_first_proof:
+            order, why = "month_first", "a second part > 12 proves month-first"
+        else:
+            order = "month_first" if prefer_month_first else "day_first"
+            why = f"no value > 12 in either part: ambiguous, assumed {order.replace('_', '-')} for this export type"
+        note = f"dates in {column!r} read as {order.replace('_', '-')} ({why})"
+        month, day = (b, a) if order == "day_first" else (a, b)
+        year = slash["y"].cast(pl.Int32)
+        year = pl.Series(year).zip_with(year >= 100, year + 2000)  # 2-digit years are 20YY in survey exports
+        hour = slash["H"].cast(pl.Int32).fill_null(0)
+        ampm = slash["ampm"].str.to_lowercase().str.slice(0, 1)
+        hour = (
+            pl.DataFrame({"h": hour, "p": ampm})
+            .select(
+                pl.when(pl.col("p") == "p")
+                .then(pl.col("h") % 12 + 12)
+                .when(pl.col("p") == "a")
+                .then(pl.col("h") % 12)
+                .otherwise(pl.col("h"))
+            )
+            .to_series()
+        )
+        parts_slash = pl.DataFrame(
+            {
+                "y": year,
+                "m": month,
+                "d": day,
+                "H": hour,
+                "M": slash["M"].cast(pl.Int32).fill_null(0),
+                "S": slash["S"].cast(pl.Int32).fill_null(0),
+                "us": pl.Series([0] * len(s), dtype=pl.Int32),
+                "off": pl.Series([None] * len(s), dtype=pl.String),
+            }
+        )
+    else:
+        parts_slash = None
+    parts_iso = pl.DataFrame(
+        {
+            "y": iso["y"].cast(pl.Int32),
+            "m": iso["m"].cast(pl.Int32),
+            "d": iso["d"].cast(pl.Int32),
+            "H": iso["H"].cast(pl.Int32).fill_null(0),
+            "M": iso["M"].cast(pl.Int32).fill_null(0),
+            "S": iso["S"].cast(pl.Int32).fill_null(0),
+            "us": iso["f"].str.pad_end(6, "0").cast(pl.Int32).fill_null(0),
+            "off": iso["off"],
+        }
+    )
+    parts = (
+        parts_iso
+        if parts_slash is None
+        else parts_iso.select(
+            [pl.when(pl.Series(is_iso)).then(pl.col(c)).otherwise(parts_slash[c]).alias(c) for c in parts_iso.columns]
+        )
+    )
+    parts = parts.with_row_index("__i")
+    invalid = parts.filter(
+        pl.Series(s.is_not_null())
+        & ~(
+            pl.col("m").is_between(1, 12)
+            & pl.col("d").is_between(1, 31)
+            & pl.col("H").is_between(0, 23)
+            & pl.col("M").is_between(0, 59)
+            & pl.col("S").is_between(0, 60)
+            & (pl.col("d") <= pl.date(pl.col("y"), pl.col("m").clip(1, 12), 1).dt.month_end().dt.day())
+        )
+    )
+    if invalid.height:
+        idx = int(invalid["__i"][0])
+        raise ParseError(location, f"column {column!r}, data row {idx + 1}: {s[idx]!r} is not a valid date/time")
+    naive = parts.select(
+        pl.datetime(
+            pl.col("y"), pl.col("m"), pl.col("d"), pl.col("H"), pl.col("M"), pl.col("S").clip(0, 59), pl.col("us")
+        ).alias("dt"),
+        pl.col("off"),
+    )
+    off = naive["off"].str.replace("UTC", "Z").str.replace("Z", "+00:00").str.replace(r"^([+\-]\d{2})(\d{2})$", "$1:$2")
+    offset_min = off.str.slice(0, 1).replace({"+": "1", "-": "-1"}).cast(pl.Int32) * (
+        off.str.slice(1, 2).cast(pl.Int32) * 60 + off.str.slice(4, 2).cast(pl.Int32)
+    )
+    has_off = offset_min.is_not_null()
+    local = naive["dt"]
+    if tz:
+        zoned = local.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    else:
+        zoned = local.dt.replace_time_zone("UTC")
+    explicit = local.dt.replace_time_zone("UTC")
+    explicit = (
+        pl.DataFrame({"e": explicit, "o": offset_min})
+        .select(pl.col("e") - pl.duration(minutes=pl.col("o").fill_null(0)))
+        .to_series()
+    )
+    out = (
+        pl.DataFrame({"z": zoned, "e": explicit, "h": has_off})
+        .select(pl.when(pl.col("h")).then(pl.col("e")).otherwise(pl.col("z")).alias(values.name or "date"))
+        .to_series()
+    )
+    return DateResult(out.cast(UTC_DT), order, note)

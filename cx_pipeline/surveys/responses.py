@@ -1,0 +1,440 @@
+"""One response per row (wide) → one measure per mapped answer (long), columnar with polars ``unpivot``.
+
+Every survey format reduces its export to a ``SurveyLayout`` (which column is the response id, the
+date, the e-mail, which columns are questions) and this module does the rest identically for all:
+ids that stay unique, UTC dates, label→score, no-basis codes → null, comment text attached to the
+response's events, and the question registry's verdicts recorded for the analyst.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseError, ParseResult
+from cx_pipeline.surveys.dates import parse_dates
+from cx_pipeline.surveys.question_registry import (
+    QuestionColumn,
+    QuestionConfig,
+    QuestionSpec,
+    infer_questions,
+    leading_number,
+    normalize_label,
+)
+
+#: Excel turned a long id into scientific notation (1.14628E+11): digits are lost, ids collide
+SCI_NOTATION = r"^\d(?:[.,]\d+)?[eE][+]\d+$"
+#: answers meaning "nothing to say" in free-text fields
+_EMPTY_COMMENTS = [
+    "na",
+    "n/a",
+    "n.a.",
+    "-",
+    "--",
+    ".",
+    "none",
+    "nothing",
+    "no",
+    "nej",
+    "nei",
+    "ingen",
+    "intet",
+    "ingenting",
+    "nope",
+    "no comment",
+    "no comments",
+    "ingen kommentar",
+    "ingen kommentarer",
+    "x",
+]
+_LANG = {"nb": "no", "nn": "no", "no": "no", "da": "da", "sv": "sv", "en": "en", "de": "de", "fi": "fi"}
+
+
+@dataclass
+class SurveyLayout:
+    """Where a vendor export keeps each thing; columns are names in ``data`` (String columns + ``__row``)."""
+
+    source: str
+    parser: str
+    data: pl.DataFrame
+    questions: list[QuestionColumn]
+    id_column: str | None = None
+    date_column: str | None = None
+    date_timezone: str | None = None
+    date_tz_note: str | None = None
+    prefer_month_first: bool = False
+    email_column: str | None = None
+    external_ref_column: str | None = None
+    language_column: str | None = None
+    #: stable namespace for row-position ids (e.g. a hash of the header = the survey's identity)
+    namespace: str = ""
+    #: ids are globally unique (Qualtrics R_…, SurveyMonkey respondent ids): use them bare
+    ids_global: bool = True
+    nps_groups: dict[str, str] = field(default_factory=dict)  # score column → group column
+    warnings: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    headers: list[str] = field(default_factory=list)  # header text of c0..cN, for messages
+
+    def label(self, column: str) -> str:
+        """Header name of a ``cN`` column (messages must name what the analyst sees)."""
+        if column.startswith("c") and column[1:].isdigit() and int(column[1:]) < len(self.headers):
+            return self.headers[int(column[1:])] or column
+        return column
+
+
+def header_namespace(*header_rows: list[str]) -> str:
+    """Short stable id of a survey from its header (same form → same namespace across re-exports)."""
+    joined = "\x1e".join("\x1f".join(r) for r in header_rows)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:10]
+
+
+def unique_keys(keys: list[str], alternates: list[str | None] | None = None) -> tuple[list[str], list[str]]:
+    """Make question keys unique (duplicate export tags / header names); returns keys and warnings."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    dupes: set[str] = set()
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    for i, k in enumerate(keys):
+        if counts[k] == 1:
+            out.append(k)
+            continue
+        dupes.add(k)
+        alt = alternates[i] if alternates else None
+        candidate = f"{k}@{alt}" if alt else k
+        n = seen.get(candidate, 0) + 1
+        seen[candidate] = n
+        out.append(candidate if n == 1 and alt else f"{candidate}#{n}")
+    warnings = (
+        [f"duplicate column code(s) {sorted(dupes)} made unique ({', '.join(o for o in out if '@' in o or '#' in o)})"]
+        if dupes
+        else []
+    )
+    return out, warnings
+
+
+def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig | None) -> ParseResult:
+    """The ParseResult for a laid-out export: measures long frame, warnings, registry facts."""
+    warnings = list(layout.warnings)
+    data = layout.data
+    n = data.height
+    specs = infer_questions(data, layout.questions, config)
+    mapped = [s for s in specs if s.mapped]
+    facts = dict(layout.facts)
+    facts.update(
+        {
+            "kind": "survey_questions",
+            "responses": n,
+            "mapped_questions": [s.describe() for s in mapped],
+            "unmapped_questions": [s.describe() for s in specs if not s.mapped],
+        }
+    )
+    unmapped_keys = [s.key for s in specs if not s.mapped]
+    if unmapped_keys:
+        warnings.append(
+            f"{len(unmapped_keys)} question(s) not mapped to a CX metric (map them in the question "
+            f"config): {', '.join(unmapped_keys[:25])}{' …' if len(unmapped_keys) > 25 else ''}"
+        )
+    for s in mapped:
+        if s.reason.startswith("0–10 NPS-widget"):
+            warnings.append(f"{s.key} is an NPS-widget question but not about recommending: kept as rating 0–10")
+    if n == 0:
+        return ParseResult(
+            layout.source,
+            layout.parser,
+            pl.DataFrame(schema=MEASURE_SCHEMA),
+            0,
+            aggregates=[facts],
+            warnings=warnings,
+            empty_reason="header only: the export has no responses",
+        )
+
+    base = _response_frame(layout, location, warnings)
+    _validate_nps_groups(layout, specs, warnings)
+    scored = [s for s in mapped if s.metric != "comment"]
+    comments = [s for s in mapped if s.metric == "comment"]
+    text = _comment_text(data, comments)
+    long = _scored_long(data, scored, location, warnings)
+    base = base.with_columns(text=text)
+    if long.height:
+        measures = long.join(base, on="__row", how="left")
+    else:
+        measures = pl.DataFrame(schema={"__row": pl.Int64, "__key": pl.String, "score_raw": pl.Float64})
+        measures = measures.join(base, on="__row", how="left")
+    answered_rows = long.select("__row").unique() if long.height else pl.DataFrame(schema={"__row": pl.Int64})
+    comment_only = base.filter(pl.col("text").is_not_null()).join(answered_rows, on="__row", how="anti")
+    specs_frame = pl.DataFrame(
+        {
+            "__key": [s.key for s in scored],
+            "metric": [s.metric for s in scored],
+            "touchpoint": [s.touchpoint for s in scored],
+            "scale_min": [s.scale_min for s in scored],
+            "scale_max": [s.scale_max for s in scored],
+            "higher_is_better": [s.higher_is_better for s in scored],
+            "__col": [s.column for s in scored],
+        },
+        schema={
+            "__key": pl.String,
+            "metric": pl.String,
+            "touchpoint": pl.String,
+            "scale_min": pl.Float64,
+            "scale_max": pl.Float64,
+            "higher_is_better": pl.Boolean,
+            "__col": pl.String,
+        },
+    )
+    measures = measures.join(specs_frame, on="__key", how="left")
+    comment_tp = next((s.touchpoint for s in comments if s.touchpoint), None)
+    comment_rows = comment_only.with_columns(
+        __key=pl.lit("comment"),
+        score_raw=pl.lit(None, pl.Float64),
+        metric=pl.lit("comment"),
+        touchpoint=pl.lit(comment_tp, pl.String),
+        scale_min=pl.lit(None, pl.Float64),
+        scale_max=pl.lit(None, pl.Float64),
+        higher_is_better=pl.lit(None, pl.Boolean),
+        __col=pl.lit(None, pl.String),
+    )
+    allm = pl.concat([measures.select(comment_rows.columns), comment_rows], how="vertical_relaxed")
+    out = allm.sort("__row", "__key").select(
+        pl.col("native_id"),
+        pl.when(pl.col("__key") == "comment")
+        .then(pl.format("row={};col=comment", pl.col("__row")))
+        .otherwise(pl.format("row={};col={}", pl.col("__row"), pl.col("__key")))
+        .alias("position"),
+        pl.col("__key").alias("measure_key"),
+        pl.col("metric"),
+        pl.col("touchpoint"),
+        pl.col("score_raw"),
+        pl.col("scale_min"),
+        pl.col("scale_max"),
+        pl.col("higher_is_better"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("occurred_at"),
+        pl.col("published_at"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("updated_at"),
+        pl.col("language"),
+        pl.lit(None, pl.String).alias("title"),
+        pl.col("text"),
+        pl.lit(None, pl.String).alias("reply_text"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("replied_at"),
+        pl.lit(None, pl.Boolean).alias("is_verified"),
+        pl.lit(None, pl.String).alias("country"),
+        pl.col("customer_ref"),
+    )
+    out = out.cast(MEASURE_SCHEMA)  # type: ignore[arg-type]
+    responses = out.select("native_id").n_unique() if out.height else 0
+    empty_reason = None
+    if out.height == 0:
+        empty_reason = (
+            f"{n} response(s) but no answer to a mapped question"
+            if mapped
+            else f"{n} response(s) but no question mapped to a CX metric"
+        )
+    facts["responses_with_measures"] = responses
+    return ParseResult(
+        layout.source, layout.parser, out, n, aggregates=[facts], warnings=warnings, empty_reason=empty_reason
+    )
+
+
+def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) -> pl.DataFrame:
+    """Per response: row, native_id, published_at, customer_ref, language."""
+    data = layout.data
+    ns = layout.namespace
+    row_ids = pl.format("{}:row={}", pl.lit(ns), pl.col("__row"))
+    cols: list[pl.Expr] = [pl.col("__row")]
+    clean_id: pl.Expr | None = None
+    if layout.id_column:
+        ids = data[layout.id_column].str.strip_chars().replace("", None)
+        sci = ids.str.contains(SCI_NOTATION).fill_null(False)
+        dup = ids.is_duplicated() & ids.is_not_null()
+        missing = ids.is_null()
+        bad = sci | dup | missing
+        if sci.any():
+            warnings.append(
+                f"{int(sci.sum())} respondent id(s) in {layout.label(layout.id_column)!r} are in scientific notation "
+                f"(e.g. {ids.filter(sci)[0]!r}: Excel re-save lost digits); ids built from the row position "
+                "instead and not used as customer reference — re-export without Excel to get stable ids"
+            )
+        if (dup & ~sci).any():
+            warnings.append(
+                f"{int((dup & ~sci).sum())} duplicate respondent id(s) in {layout.label(layout.id_column)!r}: those "
+                "responses keep separate ids built from the row position"
+            )
+        if missing.any() and not missing.all():
+            warnings.append(f"{int(missing.sum())} response(s) without an id: ids built from the row position")
+        data = data.with_columns(__id=ids, __bad=bad)
+        native = pl.when(pl.col("__bad")).then(row_ids)
+        native = native.otherwise(
+            pl.col("__id") if layout.ids_global else pl.format("{}:{}", pl.lit(ns), pl.col("__id"))
+        )
+        cols.append(native.alias("native_id"))
+        clean_id = pl.when(pl.col("__bad")).then(None).otherwise(pl.col("__id"))
+    else:
+        cols.append(row_ids.alias("native_id"))
+        warnings.append(
+            "no response id column: ids built from the row position (stable only while the file keeps its row order)"
+        )
+    if layout.date_column:
+        res = parse_dates(
+            data[layout.date_column],
+            column=layout.label(layout.date_column),
+            location=location,
+            tz=layout.date_timezone,
+            prefer_month_first=layout.prefer_month_first,
+        )
+        if res.note:
+            warnings.append(res.note)
+            layout.facts["date_order"] = res.order
+        if layout.date_tz_note:
+            warnings.append(layout.date_tz_note)
+        data = data.with_columns(res.values.alias("__date"))
+        cols.append(pl.col("__date").alias("published_at"))
+    else:
+        cols.append(pl.lit(None, pl.Datetime("us", "UTC")).alias("published_at"))
+    ref_parts: list[pl.Expr] = []
+    if layout.email_column:
+        ref_parts.append(pl.col(layout.email_column).str.strip_chars().str.to_lowercase().replace("", None))
+    if layout.external_ref_column:
+        ref_parts.append(pl.format("ext:{}", pl.col(layout.external_ref_column).str.strip_chars().replace("", None)))
+    if clean_id is not None:
+        ref_parts.append(pl.format("{}:{}", pl.lit(layout.source), clean_id))
+    cols.append(
+        pl.coalesce(ref_parts).alias("customer_ref") if ref_parts else pl.lit(None, pl.String).alias("customer_ref")
+    )
+    if layout.language_column:
+        lang = pl.col(layout.language_column).str.strip_chars().str.to_lowercase().str.slice(0, 2)
+        cols.append(lang.replace_strict(_LANG, default=None, return_dtype=pl.String).alias("language"))
+    else:
+        cols.append(pl.lit(None, pl.String).alias("language"))
+    return data.select(cols)
+
+
+def _scored_long(data: pl.DataFrame, specs: list[QuestionSpec], location: str, warnings: list[str]) -> pl.DataFrame:
+    """Wide answers → long (row, key, score): labels mapped, no-basis → null, out-of-scale reported."""
+    schema = {"__row": pl.Int64, "__key": pl.String, "score_raw": pl.Float64}
+    if not specs:
+        return pl.DataFrame(schema=schema)
+    rename = {s.column: s.key for s in specs}
+    long = (
+        data.select(["__row", *rename])
+        .rename(rename)
+        .unpivot(index="__row", variable_name="__key", value_name="__v")
+        .with_columns(pl.col("__v").str.strip_chars().replace("", None))
+        .filter(pl.col("__v").is_not_null())
+        .with_columns(
+            __norm=pl.col("__v").str.to_lowercase().str.replace_all(r"\s+", " ").str.replace_all("\u2019", "'")
+        )
+    )
+    label_rows = [(s.key, lab, float(v)) for s in specs for lab, v in s.labels.items()]
+    nobasis_rows = [(s.key, lab) for s in specs for lab in s.no_basis]
+    labels = pl.DataFrame(
+        label_rows, schema={"__key": pl.String, "__norm": pl.String, "__lv": pl.Float64}, orient="row"
+    )
+    nobasis = pl.DataFrame(
+        nobasis_rows,
+        schema={"__key": pl.String, "__norm": pl.String},
+        orient="row",
+    ).with_columns(__nb=pl.lit(True))
+    bounds = pl.DataFrame(
+        {"__key": [s.key for s in specs], "__min": [s.scale_min for s in specs], "__max": [s.scale_max for s in specs]},
+        schema={"__key": pl.String, "__min": pl.Float64, "__max": pl.Float64},
+    )
+    long = (
+        long.join(labels, on=["__key", "__norm"], how="left")
+        .join(nobasis, on=["__key", "__norm"], how="left")
+        .join(bounds, on="__key", how="left")
+        .with_columns(__num=leading_number(pl.col("__v")))
+        .with_columns(__score=pl.coalesce(pl.col("__lv"), pl.col("__num")))
+        .with_columns(
+            __nobasis=pl.col("__nb").fill_null(False) | (pl.col("__score") < 0),
+            __unreadable=pl.col("__score").is_null() & pl.col("__nb").is_null(),
+        )
+        .with_columns(
+            __outside=~pl.col("__nobasis")
+            & ~pl.col("__unreadable")
+            & ((pl.col("__score") < pl.col("__min")) | (pl.col("__score") > pl.col("__max")))
+        )
+    )
+    for flag, what in (
+        ("__unreadable", "is neither a number nor a known answer label"),
+        ("__outside", "is outside the question's scale"),
+    ):
+        bad = long.filter(pl.col(flag))
+        if bad.height:
+            first = bad.row(0, named=True)
+            warnings.append(
+                f"{bad.height} answer(s) skipped: e.g. data row {first['__row']}, column "
+                f"{first['__key']!r}: {first['__v'][:60]!r} {what}"
+            )
+    nb = long.filter(pl.col("__nobasis")).height
+    if nb:
+        warnings.append(
+            f"{nb} 'no basis for evaluation' answer(s) (negative codes / don't know) kept with a null score"
+        )
+    return long.filter(~pl.col("__unreadable") & ~pl.col("__outside")).select(
+        pl.col("__row"),
+        pl.col("__key"),
+        pl.when(pl.col("__nobasis")).then(None).otherwise(pl.col("__score")).alias("score_raw"),
+    )
+
+
+def _comment_text(data: pl.DataFrame, comments: list[QuestionSpec]) -> pl.Series:
+    """Per response: its free-text answers joined (blank / 'NA' placeholders dropped), else null."""
+    if not comments:
+        return pl.Series("text", [None] * data.height, dtype=pl.String)
+    parts = []
+    for s in comments:
+        c = pl.col(s.column).str.strip_chars()
+        placeholder = c.str.to_lowercase().str.strip_chars(".!- ").is_in(_EMPTY_COMMENTS) | (
+            c.str.replace_all(r"[\W_]", "") == ""
+        )
+        parts.append(pl.when(c.is_null() | placeholder).then(None).otherwise(c))
+    text = data.select(pl.concat_str(parts, separator="\n\n", ignore_nulls=True).alias("text")).to_series()
+    return text.replace("", None)
+
+
+def _validate_nps_groups(layout: SurveyLayout, specs: list[QuestionSpec], warnings: list[str]) -> None:
+    """Qualtrics' NPS_GROUP column must agree with the 0–10 answer; we score the number, the group only checks."""
+    by_col = {s.column: s for s in specs}
+    for score_col, group_col in layout.nps_groups.items():
+        spec = by_col.get(score_col)
+        key = spec.key if spec else score_col
+        frame = layout.data.select(
+            num=leading_number(pl.col(score_col)),
+            grp=pl.col(group_col).str.strip_chars().str.to_lowercase(),
+            row=pl.col("__row"),
+        ).filter(pl.col("num").is_not_null() & pl.col("grp").is_not_null() & (pl.col("grp") != ""))
+        expected = (
+            pl.when(pl.col("num") >= 9)
+            .then(pl.lit("promoter"))
+            .when(pl.col("num") >= 7)
+            .then(pl.lit("passive"))
+            .otherwise(pl.lit("detractor"))
+        )
+        bad = frame.filter(expected != pl.col("grp"))
+        if bad.height:
+            r = bad.row(0, named=True)
+            warnings.append(
+                f"{key}: {bad.height} NPS group label(s) disagree with the 0–10 answer (e.g. data row "
+                f"{r['row']}: {r['num']:g} labelled {r['grp']!r}); the numeric answer is used"
+            )
+
+
+def key_from_text(text: str, limit: int = 60) -> str:
+    """A readable key from a header text (plain tables, Google Forms grid rows)."""
+    t = re.sub(r"\s+", " ", text).strip()
+    return t[:limit] if t else "column"
+
+
+def norm(value: str) -> str:
+    return normalize_label(value)
+
+
+def require_columns(location: str, header: list[str], what: str) -> None:
+    if not any(h.strip() for h in header):
+        raise ParseError(location, f"row 1 is empty: expected the {what} header row")

@@ -1,0 +1,277 @@
+"""Bytes of a CSV/TSV/XLSX export → a string-typed polars table, robust to what survey tools and Excel emit.
+
+Survey exports reach us through people: re-saved in Excel (cp1252, semicolons in Nordic locales, CRLF),
+double-encoded (``Ã¦`` for ``æ``), with NUL bytes or BOMs. Every cell is read as text — typing is the
+question registry's job, and a cell like ``=HYPERLINK(...)`` stays inert text, never evaluated.
+Reading is columnar (polars' CSV reader) so a million responses take seconds; the ``csv`` module is
+only used on small samples (delimiter sniffing) and to pinpoint the row of a malformed file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import polars as pl
+
+from cx_pipeline.sources.base import ParseError
+
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+#: cp1252 renderings of UTF-8 lead bytes followed by a continuation byte: the signature of UTF-8 text
+#: that was decoded as cp1252/latin-1 and saved again ("Ã¦" for "æ", "Ã¸" for "ø", "â€“" for "–").
+_MOJIBAKE = re.compile(
+    "[ÃÂ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]|â€"
+)
+DELIMITERS = (",", ";", "\t", "|")
+_SAMPLE_BYTES = 64_000
+
+
+@dataclass
+class RawTable:
+    """All rows of one sheet/file as strings: header rows included, columns ``c0..cN``."""
+
+    rows: pl.DataFrame
+    encoding: str
+    delimiter: str | None
+    sheet: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return self.rows.width
+
+    def header(self, index: int) -> list[str]:
+        """Row ``index`` (0-based) as a list of stripped strings ('' for empty cells)."""
+        if index >= self.rows.height:
+            return [""] * self.width
+        return [("" if v is None else str(v)).strip() for v in self.rows.row(index)]
+
+    def body(self, header_rows: int) -> pl.DataFrame:
+        """Data rows after ``header_rows`` with a 1-based ``__row`` (data row number), blank rows dropped."""
+        data = self.rows.slice(header_rows).with_row_index("__row", offset=1)
+        cols = [c for c in data.columns if c != "__row"]
+        if not cols:
+            return data
+        data = data.with_columns(pl.col("__row").cast(pl.Int64))
+        blank = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in cols])
+        return data.filter(~blank)
+
+
+def decode_bytes(data: bytes, location: str) -> tuple[str, str, list[str]]:
+    """Text of ``data``, the encoding used, and warnings (NULs removed, mojibake repaired, guessed encoding)."""
+    warnings: list[str] = []
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError as exc:
+                raise ParseError(
+                    location,
+                    f"file starts with a {enc} byte-order mark but is not valid {enc} (byte offset {exc.start})",
+                ) from exc
+            text = text.lstrip("\ufeff")
+            return _clean_text(text, enc, warnings, location)
+    if b"\x00" in data[:4096] and data[:4096].count(b"\x00") > len(data[:4096]) // 4:
+        # UTF-16 without a BOM: every other byte is NUL
+        enc = "utf-16-le" if data[1:2] == b"\x00" else "utf-16-be"
+        try:
+            return _clean_text(data.decode(enc), enc, warnings, location)
+        except UnicodeDecodeError:
+            pass
+    try:
+        return _clean_text(data.decode("utf-8"), "utf-8", warnings, location)
+    except UnicodeDecodeError:
+        pass
+    enc = _guess_single_byte(data)
+    warnings.append(f"not UTF-8: decoded as {enc} (detected); check æ/ø/å in the output")
+    return _clean_text(data.decode(enc, errors="replace"), enc, warnings, location)
+
+
+def _guess_single_byte(data: bytes) -> str:
+    """cp1252 vs latin-1 vs other single-byte code pages, via charset-normalizer restricted to plausible ones."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:200_000], cp_isolation=["cp1252", "latin_1", "iso8859_15", "cp850", "mac_roman"]).best()
+    enc = best.encoding if best is not None else "cp1252"
+    if enc in ("latin_1", "iso8859_15"):
+        # Excel on Windows writes cp1252; it only differs from latin-1 in 0x80-0x9f (€, –, ’ …)
+        try:
+            data.decode("cp1252")
+            enc = "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return enc
+
+
+def _clean_text(text: str, encoding: str, warnings: list[str], location: str) -> tuple[str, str, list[str]]:
+    if "\x00" in text:
+        count = text.count("\x00")
+        text = text.replace("\x00", "")
+        warnings.append(f"removed {count} NUL byte(s)")
+    if _MOJIBAKE.search(text):
+        repaired = repair_mojibake(text)
+        if repaired is not None:
+            warnings.append("repaired double-encoded UTF-8 (mojibake such as 'Ã¦' → 'æ')")
+            text = repaired
+        else:
+            warnings.append("text looks double-encoded (e.g. 'Ã¦') but cannot be repaired unambiguously; kept as is")
+    return text, encoding, warnings
+
+
+def repair_mojibake(text: str) -> str | None:
+    """UTF-8 that was decoded as cp1252 and re-saved, restored; None when the repair is not exact."""
+    try:
+        fixed = text.encode("cp1252").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+    return fixed if len(_MOJIBAKE.findall(fixed)) < len(_MOJIBAKE.findall(text)) else None
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits a sample of lines into the most consistent number (>1) of fields."""
+    sample = text[:_SAMPLE_BYTES]
+    if len(text) > _SAMPLE_BYTES and "\n" in sample:
+        sample = sample[: sample.rfind("\n")]
+    best, best_score = ",", 0.0
+    for delim in DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delim) if r]
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        widths = [len(r) for r in rows]
+        mode = max(set(widths), key=widths.count)
+        if mode < 2:
+            continue
+        score = widths.count(mode) / len(widths) * (1 + min(mode, 50) / 100)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def read_table(data: bytes, location: str, *, filename: str = "") -> list[RawTable]:
+    """Every non-empty sheet of an XLSX, or the single table of a CSV/TSV; ParseError if unreadable."""
+    if not data or not data.strip(b"\x00 \t\r\n\xef\xbb\xbf"):
+        raise ParseError(location, "file is empty: expected a survey export with a header row and responses")
+    if data.startswith(XLSX_MAGIC):
+        return read_workbook(data, location)
+    if data.startswith(OLE_MAGIC):
+        raise ParseError(location, "legacy binary .xls workbook: expected CSV or .xlsx (re-save as .xlsx)")
+    text, encoding, warnings = decode_bytes(data, location)
+    delim = "\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text)
+    frame = _read_csv_text(text, delim, location)
+    if delim != ",":
+        warnings.append(f"delimiter {_delim_name(delim)} detected")
+    return [RawTable(frame, encoding, delim, warnings=warnings)]
+
+
+def _delim_name(delim: str) -> str:
+    return {"\t": "tab", ";": "semicolon", "|": "pipe", ",": "comma"}[delim]
+
+
+def _read_csv_text(text: str, delim: str, location: str) -> pl.DataFrame:
+    raw = text.encode("utf-8")
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(raw),
+            has_header=False,
+            infer_schema=False,
+            separator=delim,
+            quote_char='"',
+            truncate_ragged_lines=False,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        # slow path only for malformed files: locate the problem or read leniently
+        return _read_csv_lenient(text, delim, location)
+    frame = frame.rename({c: f"c{i}" for i, c in enumerate(frame.columns)})
+    return frame
+
+
+def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
+    """The csv module's reading of an irregular file, or ParseError naming the row that breaks it."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        raise ParseError(
+            location,
+            f"malformed CSV at line {reader.line_num} (record {len(rows) + 1}): {exc}; "
+            "expected properly quoted fields (a truncated file or an unterminated quote)",
+        ) from exc
+    if not rows:
+        raise ParseError(location, "file has no rows: expected a header row and responses")
+    width = len(rows[0])
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            raise ParseError(
+                location,
+                f"record {i} has {len(row)} fields but the header row has {width}: expected "
+                f"'{_delim_name(delim)}'-separated fields with quoted text (misaligned row)",
+            )
+    cols = {f"c{j}": [r[j] if j < len(r) else None for r in rows] for j in range(width)}
+    return pl.DataFrame(cols, schema={f"c{j}": pl.String for j in range(width)})
+
+
+def read_workbook(data: bytes, location: str) -> list[RawTable]:
+    """Each non-empty sheet of an .xlsx as a RawTable (cells rendered as export-like strings)."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        tables: list[RawTable] = []
+        for name in wb.sheet_names:
+            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            rows = [r for r in rows if any(c not in ("", None) for c in r)]
+            if not rows:
+                continue
+            width = max(len(r) for r in rows)
+            cols = {f"c{j}": [_cell_text(r[j]) if j < len(r) else None for r in rows] for j in range(width)}
+            tables.append(
+                RawTable(
+                    pl.DataFrame(cols, schema={f"c{j}": pl.String for j in range(width)}), "xlsx", None, sheet=name
+                )
+            )
+    except ParseError:
+        raise
+    except Exception as exc:  # calamine raises its own error types for corrupt zips/XML
+        raise ParseError(location, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    if not tables:
+        raise ParseError(location, "workbook has no non-empty sheet: expected a sheet with a header row and responses")
+    return tables
+
+
+def _cell_text(value: object) -> str | None:
+    """Typed Excel cell → the text a CSV export would have (integral floats without '.0', ISO datetimes)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return str(value)
+
+
+def strip_html(text: str) -> str:
+    """Question text without markup (Typeform puts <strong> in headers) and with collapsed whitespace."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]{0,200}>", "", text)).strip()
