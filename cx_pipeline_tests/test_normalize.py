@@ -75,3 +75,11 @@ def test_redaction_keeps_prices_and_years() -> None:
     assert redact_text("Pris 499 kr, 2024, ordre 123456") == "Pris 499 kr, 2024, ordre 123456"
     assert redact_text("mail: a.b@x.no, tlf 004712345678") == "mail: [email], tlf [phone]"
     assert redact_text("fra 192.168.1.20") == "fra [ip]"
+
+
+def test_vectorized_event_id_equals_the_reference_hash(keyer) -> None:
+    from cx_pipeline.contract.identity import event_id
+
+    events = to_events(_result(ROWS), _ctx(keyer), source_kind="survey")
+    for row in events.iter_rows(named=True):
+        assert row["event_id"] == event_id("qualtrics", row["record_id"], row["measure_key"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
+import polars_hash as plh
 
 from cx_pipeline.contract import SCHEMA_VERSION, conform, empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
@@ -29,17 +29,11 @@ class NormalizeContext:
     source_kind: str | None = None  # defaults to the format's kind
 
 
-def _sha_column(values: pl.Series) -> pl.Series:
-    return pl.Series(
-        values.name,
-        [hashlib.sha256(v.encode("utf-8")).hexdigest()[:32] for v in values.to_list()],
-        dtype=pl.String,
-    )
-
-
 def _hash_concat(columns: list[pl.Expr], name: str) -> pl.Expr:
-    joined = pl.concat_str([c.cast(pl.String).fill_null("\x00") for c in columns], separator="\x1f")
-    return joined.map_batches(_sha_column, return_dtype=pl.String).alias(name)
+    """SHA-256 (first 32 hex) of the parts joined by U+001F, vectorized (polars-hash); identical to
+    ``hashlib.sha256`` of the same string, so ids stay stable across polars versions and machines."""
+    parts = [c.cast(pl.String).fill_null("\x00") for c in columns]
+    return plh.concat_str(*parts, separator="\x1f").chash.sha2_256().str.slice(0, 32).alias(name)
 
 
 def _customer_keys(refs: pl.Series, keyer: CustomerKeyer) -> pl.Series:

@@ -1,0 +1,377 @@
+"""Metric aggregates per brand × touchpoint × period × source, with rollups, CIs and low-n flags.
+
+Time base: an event belongs to the period of ``occurred_at`` (when the experience happened) and, where the
+source does not say, of ``published_at``; events with neither are left out. Periods are cut in
+``ScoringConfig.time_zone`` (UTC by default): day, ISO week (Monday start, label ``2026-W47`` with the ISO
+year), month, or ``all`` (whole history, ``period_start`` null).
+
+Rollups: ``source="all"`` pools every source of a brand × touchpoint; ``touchpoint="all"`` pools touchpoints
+only for ``ScoringConfig.touchpoint_rollup_metrics`` (CSAT/CES/rating/sentiment — NPS and stars are overall
+measures, pooling them across touchpoints would count one respondent several times). Pooled rows treat each
+answer as independent, so their CIs are somewhat narrow when one respondent answers several touchpoints.
+
+One row per (brand, touchpoint, source, grain, period, metric); ``value`` is the metric's headline measure
+(named in ``measure``), all headline measures are higher-is-better:
+
+==============  ===================  ==========================================================
+metric          measure              value / interval
+==============  ===================  ==========================================================
+nps             nps                  100·(P−D)/n; plain SE; adjusted-Wald CI (Rocks 2016)
+csat            top2_box_pct         % in the two best scale points; Wilson CI; binomial SE
+ces             easy_pct             % in the best third of the scale (5–7 on 1–7); Wilson CI
+star_rating     mean_stars           mean stars; normal CI mean ± z·s/√n
+rating          mean_norm_pct        100·mean score_norm (scales differ); normal CI
+sentiment       net_sentiment_pct    % positive − % negative (NPS-style SE and interval);
+                                     only when a ``sentiment``/``sentiment_label`` column exists
+==============  ===================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from cx_pipeline.scoring.metrics import (
+    ScoringConfig,
+    bayesian_average_expr,
+    ces_easy_expr,
+    mean_se_expr,
+    nps_adjusted_wald_expr,
+    nps_class_expr,
+    nps_se_expr,
+    nps_value_expr,
+    sentiment_class_expr,
+    share_se_expr,
+    top2_box_expr,
+    top_box_expr,
+    wilson_expr,
+)
+
+GRAINS = ("day", "week", "month", "all")
+ALL = "all"
+SCORED_METRICS = ("nps", "csat", "ces", "star_rating", "rating")
+MEASURES = {
+    "nps": "nps",
+    "csat": "top2_box_pct",
+    "ces": "easy_pct",
+    "star_rating": "mean_stars",
+    "rating": "mean_norm_pct",
+    "sentiment": "net_sentiment_pct",
+}
+PERIOD_KEYS = ("brand", "grain", "period")
+GROUP_KEYS = ("brand", "touchpoint", "source", "grain", "period", "period_start", "metric")
+
+#: The fixed output schema of :func:`metric_aggregates` (column order included).
+AGGREGATE_SCHEMA: dict[str, pl.DataType] = {
+    "brand": pl.String(),
+    "touchpoint": pl.String(),  # a taxonomy touchpoint or "all"
+    "source": pl.String(),  # a source format or "all"
+    "grain": pl.String(),  # day | week | month | all
+    "period": pl.String(),  # 2026-11-18 | 2026-W47 | 2026-11 | all
+    "period_start": pl.Date(),  # first day of the period (Monday for weeks); null for grain "all"
+    "metric": pl.String(),  # nps | csat | ces | star_rating | rating | sentiment
+    "measure": pl.String(),  # what `value` is, see the module docstring
+    "n": pl.Int64(),  # answered events (sentiment: scored texts, one per record and touchpoint)
+    "value": pl.Float64(),  # headline measure, higher is better
+    "ci_low": pl.Float64(),
+    "ci_high": pl.Float64(),
+    "se": pl.Float64(),  # standard error of `value` (used by the period-over-period alerts)
+    "mean": pl.Float64(),  # mean answer on its own scale (sentiment: −1..1); null when scales are mixed
+    "mean_norm": pl.Float64(),  # mean score_norm 0..1, comparable across metrics
+    "bayes_mean": pl.Float64(),  # star_rating only: (C·m + Σr)/(C + n)
+    "top_box_share": pl.Float64(),  # share (0..1) at the best scale point
+    "top_box_lower": pl.Float64(),  # Wilson lower bound of top_box_share
+    "low_n": pl.Boolean(),  # n < ScoringConfig.low_n_threshold
+}
+AGGREGATE_POLARS_SCHEMA = pl.Schema(AGGREGATE_SCHEMA)
+
+
+def empty_aggregates() -> pl.DataFrame:
+    return pl.DataFrame(schema=AGGREGATE_POLARS_SCHEMA)
+
+
+# ------------------------------------------------------------------------------------------------ periods
+
+
+def time_base_expr(columns: Iterable[str]) -> pl.Expr:
+    """occurred_at where the source gives it, else published_at (see module docstring)."""
+    cols = set(columns)
+    parts = [pl.col(c) for c in ("occurred_at", "published_at") if c in cols]
+    if not parts:
+        raise ValueError("events need occurred_at or published_at to be placed in periods")
+    return pl.coalesce(parts) if len(parts) > 1 else parts[0]
+
+
+def period_columns(ts: pl.Expr, grain: str, time_zone: str = "UTC") -> dict[str, pl.Expr]:
+    """grain/period/period_start expressions for a timestamp expression."""
+    if grain not in GRAINS:
+        raise ValueError(f"unknown period grain {grain!r}; expected one of {GRAINS}")
+    if grain == ALL:
+        return {"grain": pl.lit(ALL), "period": pl.lit(ALL), "period_start": pl.lit(None, dtype=pl.Date)}
+    day = ts.dt.convert_time_zone(time_zone).dt.date()
+    if grain == "day":
+        start, label = day, day.dt.strftime("%Y-%m-%d")
+    elif grain == "week":
+        start = day.dt.truncate("1w")
+        label = pl.format("{}-W{}", day.dt.iso_year(), day.dt.week().cast(pl.String).str.zfill(2))
+    else:
+        start = day.dt.truncate("1mo")
+        label = day.dt.strftime("%Y-%m")
+    return {"grain": pl.lit(grain), "period": label, "period_start": start}
+
+
+def with_periods(lf: pl.LazyFrame, grains: Sequence[str], ts: str = "_ts", time_zone: str = "UTC") -> pl.LazyFrame:
+    """One copy of ``lf`` per grain with grain/period/period_start added (rows without a time dropped)."""
+    lf = lf.filter(pl.col(ts).is_not_null())
+    return pl.concat([lf.with_columns(**period_columns(pl.col(ts), g, time_zone)) for g in grains], how="vertical")
+
+
+def previous_period_start(grain: pl.Expr, start: pl.Expr) -> pl.Expr:
+    """First day of the period before the one starting at ``start``."""
+    return (
+        pl.when(grain == "day").then(start.dt.offset_by("-1d"))
+        .when(grain == "week").then(start.dt.offset_by("-1w"))
+        .when(grain == "month").then(start.dt.offset_by("-1mo"))
+    )
+
+
+# ------------------------------------------------------------------------------------------ aggregation
+
+
+def _prepared(events: pl.LazyFrame | pl.DataFrame, config: ScoringConfig) -> pl.LazyFrame:
+    lf = events.lazy()
+    cols = lf.collect_schema().names()
+    if not config.include_removed and "is_removed" in cols:
+        lf = lf.filter(~pl.col("is_removed").fill_null(False))
+    return lf.with_columns(_ts=time_base_expr(cols))
+
+
+def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
+    """Scored events and (if present) sentiment rows, each with its success/failure indicators."""
+    cols = lf.collect_schema().names()
+    keep = ["brand", "touchpoint", "source", "record_id", "_ts", "metric"]
+    scored = lf.filter(pl.col("metric").is_in(SCORED_METRICS) & pl.col("score_raw").is_not_null())
+    nps_cls = nps_class_expr()
+    metric = pl.col("metric")
+    scored = scored.select(
+        *keep,
+        x=pl.col("score_raw"),
+        x_norm=pl.col("score_norm"),
+        hit=pl.when(metric == "nps").then(nps_cls == 1)
+        .when(metric == "csat").then(top2_box_expr())
+        .when(metric == "ces").then(ces_easy_expr(config.ces_easy_norm)),
+        miss=pl.when(metric == "nps").then(nps_cls == -1),
+        top=top_box_expr(),
+        scale_key=pl.format("{}|{}|{}", pl.col("scale_min"), pl.col("scale_max"),
+                            pl.col("higher_is_better").fill_null(True)),
+    )
+    sent_cls = sentiment_class_expr(cols, config.sentiment_neutral)
+    if sent_cls is None:
+        return scored
+    sent_value = pl.col("sentiment").cast(pl.Float64) if "sentiment" in cols else pl.lit(None, dtype=pl.Float64)
+    order = ["_ts", "_cls", "x"]
+    sentiment = (
+        lf.with_columns(_cls=sent_cls, x=sent_value)
+        .filter(pl.col("_cls").is_not_null())
+        # one text per record and touchpoint, however many events of the record repeat it (earliest wins)
+        .group_by("brand", "source", "record_id", "touchpoint")
+        .agg(pl.col("_ts", "_cls", "x").sort_by(order, nulls_last=True).first())
+        .select(
+            *[c for c in keep if c != "metric"],
+            metric=pl.lit("sentiment"),
+            x="x",
+            x_norm=pl.lit(None, dtype=pl.Float64),
+            hit=pl.col("_cls") == 1,
+            miss=pl.col("_cls") == -1,
+            top=pl.lit(None, dtype=pl.Boolean),
+            scale_key=pl.lit("sentiment"),
+        )
+    )
+    return pl.concat([scored, sentiment], how="vertical_relaxed")
+
+
+def _with_rollups(rows: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
+    by_source = rows.with_columns(source=pl.lit(ALL))
+    parts = [rows, by_source]
+    pooled = rows.filter(pl.col("metric").is_in(list(config.touchpoint_rollup_metrics)))
+    for frame in (pooled, pooled.with_columns(source=pl.lit(ALL))):
+        tp_all = frame.with_columns(touchpoint=pl.lit(ALL))
+        # a record's text counts once in the pooled sentiment, not once per touchpoint it was filed under
+        text = (
+            tp_all.filter(pl.col("metric") == "sentiment")
+            .group_by("brand", "source", "grain", "period", "record_id")
+            .agg(pl.all().sort_by(["_ts", "miss", "hit", "x"], nulls_last=True).first())
+            .select(rows.collect_schema().names())
+        )
+        parts += [tp_all.filter(pl.col("metric") != "sentiment"), text]
+    return pl.concat(parts, how="vertical")
+
+
+def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
+    z = config.z
+    n, hits, miss = pl.col("n"), pl.col("hits"), pl.col("misses")
+    metric = pl.col("metric")
+    three_way = metric.is_in(["nps", "sentiment"])
+    share = metric.is_in(["csat", "ces"])
+    w_lo, w_hi = wilson_expr(hits, n, z)
+    a_lo, a_hi = nps_adjusted_wald_expr(hits, miss, n, z)
+    mean_se = mean_se_expr(pl.col("std"), n)
+    norm_se = mean_se_expr(pl.col("std_norm"), n)
+    tb_lo, _ = wilson_expr(pl.col("tops"), n, z)
+    value = (
+        pl.when(three_way).then(nps_value_expr(hits, miss, n))
+        .when(share).then(100.0 * hits / n)
+        .when(metric == "star_rating").then(pl.col("mean_all"))
+        .when(metric == "rating").then(100.0 * pl.col("mean_norm"))
+    )
+    se = (
+        pl.when(three_way).then(nps_se_expr(hits, miss, n))
+        .when(share).then(100.0 * share_se_expr(hits, n))
+        .when(metric == "star_rating").then(mean_se)
+        .when(metric == "rating").then(100.0 * norm_se)
+    )
+    ci_low = (
+        pl.when(three_way).then(a_lo)
+        .when(share).then(100.0 * w_lo)
+        .when(metric == "star_rating").then(pl.col("mean_all") - z * mean_se)
+        .when(metric == "rating").then(100.0 * (pl.col("mean_norm") - z * norm_se))
+    )
+    ci_high = (
+        pl.when(three_way).then(a_hi)
+        .when(share).then(100.0 * w_hi)
+        .when(metric == "star_rating").then(pl.col("mean_all") + z * mean_se)
+        .when(metric == "rating").then(100.0 * (pl.col("mean_norm") + z * norm_se))
+    )
+    has_top = pl.col("tops").is_not_null() & (metric != "sentiment")
+    return grouped.select(
+        *GROUP_KEYS[:-1],
+        metric=metric,
+        measure=metric.replace_strict(MEASURES, default=None, return_dtype=pl.String),
+        n=n.cast(pl.Int64),
+        value=value,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        se=se,
+        mean=pl.when((pl.col("n_scales") == 1) | (metric == "sentiment")).then(pl.col("mean_all")),
+        mean_norm=pl.col("mean_norm"),
+        bayes_mean=pl.when(metric == "star_rating").then(
+            bayesian_average_expr(pl.col("total"), n, config.prior_count, config.prior_mean)
+        ),
+        top_box_share=pl.when(has_top).then(pl.col("tops") / n),
+        top_box_lower=pl.when(has_top).then(tb_lo),
+        low_n=n < config.low_n_threshold,
+    )
+
+
+def metric_aggregates(
+    events: pl.LazyFrame | pl.DataFrame,
+    *,
+    periods: Sequence[str] = ("day", "week", "month"),
+    config: ScoringConfig | None = None,
+    only_periods: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Aggregates (schema :data:`AGGREGATE_SCHEMA`) of contract events, optionally with ``sentiment`` /
+    ``sentiment_label`` columns. ``only_periods`` (brand, grain, period) limits the work to those periods."""
+    cfg = config or ScoringConfig()
+    lf = _prepared(events, cfg)
+    rows = with_periods(_measure_rows(lf, cfg), periods, time_zone=cfg.time_zone)
+    if only_periods is not None:
+        rows = rows.join(only_periods.lazy().select(PERIOD_KEYS).unique(), on=list(PERIOD_KEYS), how="semi")
+    grouped = _with_rollups(rows, cfg).group_by(list(GROUP_KEYS)).agg(
+        # bool sums are unsigned in polars: cast before any subtraction (P − D)
+        n=pl.len().cast(pl.Int64),
+        hits=pl.col("hit").sum().cast(pl.Int64),
+        misses=pl.col("miss").sum().cast(pl.Int64),
+        tops=pl.col("top").sum().cast(pl.Int64),
+        total=pl.col("x").sum(),
+        mean_all=pl.col("x").mean(),
+        std=pl.col("x").std(),
+        mean_norm=pl.col("x_norm").mean(),
+        std_norm=pl.col("x_norm").std(),
+        n_scales=pl.col("scale_key").n_unique(),
+    )
+    out = _finish(grouped, cfg).collect()
+    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()]).sort(
+        "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
+    )
+
+
+# ------------------------------------------------------------------------------------ incremental update
+
+#: columns whose change moves an event's contribution to an aggregate
+_DIFF_COLUMNS = ("event_id", "content_hash", "is_removed", "brand", "touchpoint", "metric", "source",
+                 "occurred_at", "published_at", "score_raw", "score_norm", "sentiment", "sentiment_label")
+
+
+def changed_period_keys(
+    old_events: pl.LazyFrame | pl.DataFrame | None,
+    new_events: pl.LazyFrame | pl.DataFrame,
+    *,
+    periods: Sequence[str] = ("day", "week", "month"),
+    config: ScoringConfig | None = None,
+) -> pl.DataFrame:
+    """(brand, grain, period) keys touched by events added, removed or changed between two event tables.
+
+    An event that moved (new date, brand or retagging) touches both its old and its new period.
+    """
+    cfg = config or ScoringConfig()
+    new = new_events.lazy()
+    new_cols = new.collect_schema().names()
+    if old_events is None:
+        changed = new
+    else:
+        old = old_events.lazy()
+        old_cols = old.collect_schema().names()
+        on = [c for c in _DIFF_COLUMNS if c in new_cols and c in old_cols]
+        if "event_id" not in on:
+            raise ValueError("both event tables need event_id to find changed periods")
+        cast_old = old.select(on).cast({c: new.collect_schema()[c] for c in on})
+        changed = pl.concat([
+            new.select(on).join(cast_old, on=on, how="anti", nulls_equal=True),
+            cast_old.join(new.select(on), on=on, how="anti", nulls_equal=True),
+        ], how="vertical")
+    cols = changed.collect_schema().names()
+    stamped = changed.with_columns(_ts=time_base_expr(cols)).select("brand", "_ts")
+    return (
+        with_periods(stamped, periods, time_zone=cfg.time_zone)
+        .select(PERIOD_KEYS).unique().sort(PERIOD_KEYS).collect()
+    )
+
+
+def recompute_periods(
+    previous: pl.DataFrame,
+    events: pl.LazyFrame | pl.DataFrame,
+    keys: pl.DataFrame,
+    *,
+    config: ScoringConfig | None = None,
+) -> pl.DataFrame:
+    """Replace the rows of ``previous`` for the (brand, grain, period) ``keys`` by fresh aggregates of
+    ``events`` (the full, current event table); every other row is kept untouched."""
+    if keys.height == 0:
+        return previous
+    grains = keys["grain"].unique().to_list()
+    fresh = metric_aggregates(events, periods=grains, config=config, only_periods=keys)
+    kept = previous.join(keys.select(PERIOD_KEYS), on=list(PERIOD_KEYS), how="anti")
+    return pl.concat([kept.select(list(AGGREGATE_SCHEMA)).cast(AGGREGATE_SCHEMA), fresh], how="vertical").sort(
+        "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
+    )
+
+
+def update_aggregates(
+    previous: pl.DataFrame | None,
+    old_events: pl.LazyFrame | pl.DataFrame | None,
+    new_events: pl.LazyFrame | pl.DataFrame,
+    *,
+    periods: Sequence[str] = ("day", "week", "month"),
+    config: ScoringConfig | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Aggregates of ``new_events`` recomputing only the periods whose events changed since ``old_events``.
+
+    Returns (aggregates, recomputed keys). Without a previous aggregate frame everything is computed.
+    """
+    if previous is None or old_events is None:
+        full = metric_aggregates(new_events, periods=periods, config=config)
+        return full, full.select(PERIOD_KEYS).unique().sort(PERIOD_KEYS)
+    keys = changed_period_keys(old_events, new_events, periods=periods, config=config)
+    return recompute_periods(previous, new_events, keys, config=config), keys

@@ -1,0 +1,248 @@
+"""Peaks and potholes per touchpoint, and peak-end scores per customer journey.
+
+Remembered experience is dominated by the most intense moment and the ending (peak-end rule, Kahneman et
+al. 1993; Heath & Heath, *The Power of Moments*). Our operationalization (thresholds in :class:`PeakConfig`):
+
+* unit = one record × touchpoint: the record's scored events at that touchpoint (mean score_norm) and its
+  text sentiment where the text is on that event or mentions the touchpoint (``text_touchpoints``);
+* peak    = top box (score_norm = 1) AND strongly positive language (sentiment ≥ ``strong_sentiment``);
+* pothole = score_norm ≤ ``pothole_norm`` OR strongly negative language (sentiment ≤ −``strong_sentiment``).
+
+Without a ``sentiment`` column, peaks cannot be told from plain top boxes: ``uses_sentiment`` is false and
+peak = top box. Example comments are chosen by strongest sentiment, preferring texts of a readable length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from cx_pipeline.scoring.aggregates import time_base_expr, with_periods
+from cx_pipeline.scoring.metrics import top_box_expr, wilson_expr
+
+_TOL = 1e-9
+
+PEAK_SCHEMA: dict[str, pl.DataType] = {
+    "brand": pl.String(),
+    "grain": pl.String(),
+    "period": pl.String(),
+    "period_start": pl.Date(),
+    "touchpoint": pl.String(),
+    "n": pl.Int64(),  # record × touchpoint units
+    "peaks": pl.Int64(),
+    "potholes": pl.Int64(),
+    "peak_rate": pl.Float64(),  # 0..1
+    "peak_ci_low": pl.Float64(),  # Wilson
+    "peak_ci_high": pl.Float64(),
+    "pothole_rate": pl.Float64(),
+    "pothole_ci_low": pl.Float64(),
+    "pothole_ci_high": pl.Float64(),
+    "net": pl.Float64(),  # peak_rate − pothole_rate
+    "rank": pl.Int64(),  # 1 = best net within brand × period
+    "uses_sentiment": pl.Boolean(),
+    "peak_examples": pl.List(pl.String()),
+    "pothole_examples": pl.List(pl.String()),
+}
+
+JOURNEY_SCHEMA: dict[str, pl.DataType] = {
+    "brand": pl.String(),
+    "customer_key": pl.String(),
+    "n_moments": pl.Int64(),  # scored events
+    "n_records": pl.Int64(),
+    "first_at": pl.Datetime("us", "UTC"),
+    "last_at": pl.Datetime("us", "UTC"),
+    "mean_score": pl.Float64(),  # plain mean score_norm of all moments
+    "peak_score": pl.Float64(),  # score_norm of the most intense moment (farthest from 0.5)
+    "peak_touchpoint": pl.String(),
+    "end_score": pl.Float64(),  # mean score_norm of the moments at the last time
+    "end_touchpoint": pl.String(),
+    "peak_end_score": pl.Float64(),  # (peak + end) / 2
+    "peak_end_gap": pl.Float64(),  # peak_end_score − mean_score: < 0 remembered worse than the average
+}
+
+JOURNEY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
+    "brand": pl.String(),
+    "journeys": pl.Int64(),
+    "mean_score": pl.Float64(),
+    "mean_peak_end_score": pl.Float64(),
+    "mean_peak_end_gap": pl.Float64(),
+    "share_remembered_worse": pl.Float64(),  # journeys with peak_end_gap < 0
+    "share_remembered_better": pl.Float64(),
+    "most_common_negative_peak": pl.String(),  # touchpoint most often the peak of journeys with peak_score < 0.5
+}
+
+
+@dataclass(frozen=True)
+class PeakConfig:
+    strong_sentiment: float = 0.5
+    pothole_norm: float = 0.25
+    z: float = 1.96
+    n_examples: int = 3
+    example_min_chars: int = 20
+    example_max_chars: int = 280
+    #: a journey needs at least this many scored events
+    min_moments: int = 2
+    time_zone: str = "UTC"
+    include_removed: bool = False
+
+
+def _events(events: pl.LazyFrame | pl.DataFrame, cfg: PeakConfig) -> pl.LazyFrame:
+    lf = events.lazy()
+    cols = lf.collect_schema().names()
+    if not cfg.include_removed and "is_removed" in cols:
+        lf = lf.filter(~pl.col("is_removed").fill_null(False))
+    extra = {}
+    if "sentiment" not in cols:
+        extra["sentiment"] = pl.lit(None, dtype=pl.Float64)
+    if "text" not in cols:
+        extra["text"] = pl.lit(None, dtype=pl.String)
+    return lf.with_columns(_ts=time_base_expr(cols), **extra)
+
+
+def _units(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """record × touchpoint units with mean score_norm, mean sentiment about it, and the text."""
+    own = lf.select("brand", "record_id", "touchpoint", "_ts", "score_norm",
+                    sentiment=pl.col("sentiment").cast(pl.Float64), text="text")
+    parts = [own]
+    if "text_touchpoints" in lf.collect_schema().names():
+        parts.append(
+            lf.filter(pl.col("text").is_not_null() | pl.col("sentiment").is_not_null())
+            .select("brand", "record_id", "_ts", "text_touchpoints",
+                    score_norm=pl.lit(None, dtype=pl.Float64), sentiment=pl.col("sentiment").cast(pl.Float64),
+                    text="text")
+            .explode("text_touchpoints")
+            .drop_nulls("text_touchpoints")
+            .rename({"text_touchpoints": "touchpoint"})
+            .select(own.collect_schema().names())
+        )
+    return (
+        pl.concat(parts, how="vertical")
+        .group_by("brand", "record_id", "touchpoint")
+        .agg(
+            _ts=pl.col("_ts").min(),
+            score_norm=pl.col("score_norm").mean(),
+            sentiment=pl.col("sentiment").mean(),
+            text=pl.col("text").drop_nulls().first(),
+        )
+        .filter(pl.col("score_norm").is_not_null() | pl.col("sentiment").is_not_null())
+    )
+
+
+def _examples(flag: str, cfg: PeakConfig) -> pl.Expr:
+    length = pl.col("text").str.len_chars()
+    readable = (length >= cfg.example_min_chars) & (length <= cfg.example_max_chars)
+    texts = pl.col("text").filter(pl.col(flag) & pl.col("text").is_not_null())
+    keys = [
+        readable.filter(pl.col(flag) & pl.col("text").is_not_null()),
+        pl.col("sentiment").abs().fill_null(0.0).filter(pl.col(flag) & pl.col("text").is_not_null()),
+        length.filter(pl.col(flag) & pl.col("text").is_not_null()),
+    ]
+    return texts.sort_by(keys, descending=[True, True, False]).unique(maintain_order=True).head(cfg.n_examples)
+
+
+def peaks_potholes(
+    events: pl.LazyFrame | pl.DataFrame,
+    *,
+    periods: tuple[str, ...] = ("month", "all"),
+    config: PeakConfig | None = None,
+) -> pl.DataFrame:
+    """Peak and pothole rates per brand × period × touchpoint, ranked by net (schema :data:`PEAK_SCHEMA`)."""
+    cfg = config or PeakConfig()
+    lf = _events(events, cfg)
+    uses_sentiment = lf.select(pl.col("sentiment").is_not_null().any()).collect().item()
+    s = pl.col("sentiment")
+    strong_pos = (s >= cfg.strong_sentiment).fill_null(False) if uses_sentiment else pl.lit(True)
+    units = _units(lf).with_columns(
+        peak=(top_box_expr().fill_null(False) & strong_pos),
+        pothole=((pl.col("score_norm") <= cfg.pothole_norm).fill_null(False)
+                 | (s <= -cfg.strong_sentiment).fill_null(False)),
+    )
+    units = with_periods(units, periods, time_zone=cfg.time_zone)
+    group = ["brand", "grain", "period"]
+    n, peaks, potholes = pl.col("n"), pl.col("peaks"), pl.col("potholes")
+    pk_lo, pk_hi = wilson_expr(peaks, n, cfg.z)
+    ph_lo, ph_hi = wilson_expr(potholes, n, cfg.z)
+    out = (
+        units.group_by([*group, "touchpoint"])
+        .agg(
+            period_start=pl.col("period_start").first(),
+            n=pl.len().cast(pl.Int64),
+            peaks=pl.col("peak").sum().cast(pl.Int64),  # unsigned bool sums would wrap in peaks − potholes
+            potholes=pl.col("pothole").sum().cast(pl.Int64),
+            peak_examples=_examples("peak", cfg),
+            pothole_examples=_examples("pothole", cfg),
+        )
+        .with_columns(
+            peak_rate=peaks / n, peak_ci_low=pk_lo, peak_ci_high=pk_hi,
+            pothole_rate=potholes / n, pothole_ci_low=ph_lo, pothole_ci_high=ph_hi,
+            net=(peaks - potholes) / n,
+            uses_sentiment=pl.lit(bool(uses_sentiment)),
+        )
+        .with_columns(rank=pl.col("net").rank("ordinal", descending=True).over(group))
+        .collect()
+    )
+    return out.select([pl.col(c).cast(t) for c, t in PEAK_SCHEMA.items()]).sort(
+        "brand", "grain", "period_start", "period", "rank", nulls_last=False
+    )
+
+
+def peak_end_journeys(events: pl.LazyFrame | pl.DataFrame, *, config: PeakConfig | None = None) -> pl.DataFrame:
+    """Peak-end score per journey (all scored events of one customer_key within a brand), against its mean.
+
+    Most intense moment = farthest score_norm from the neutral 0.5 (ties: the later, then the worse one); the
+    end = mean of the moments at the journey's last time (one response's events share a time).
+    """
+    cfg = config or PeakConfig()
+    lf = _events(events, cfg)
+    if "customer_key" not in lf.collect_schema().names():
+        return pl.DataFrame(schema=pl.Schema(JOURNEY_SCHEMA))
+    moments = lf.filter(
+        pl.col("customer_key").is_not_null() & pl.col("score_norm").is_not_null() & pl.col("_ts").is_not_null()
+    ).with_columns(_intensity=(pl.col("score_norm") - 0.5).abs())
+    by = [pl.col("_intensity"), pl.col("_ts"), -pl.col("score_norm")]
+    at_end = pl.col("_ts") == pl.col("_ts").max()
+    out = (
+        moments.group_by("brand", "customer_key")
+        .agg(
+            n_moments=pl.len(),
+            n_records=pl.col("record_id").n_unique(),
+            first_at=pl.col("_ts").min(),
+            last_at=pl.col("_ts").max(),
+            mean_score=pl.col("score_norm").mean(),
+            peak_score=pl.col("score_norm").sort_by(by).last(),
+            peak_touchpoint=pl.col("touchpoint").sort_by(by).last(),
+            end_score=pl.col("score_norm").filter(at_end).mean(),
+            end_touchpoint=pl.col("touchpoint").filter(at_end).sort_by(
+                pl.col("score_norm").filter(at_end)).first(),
+        )
+        .filter(pl.col("n_moments") >= cfg.min_moments)
+        .with_columns(peak_end_score=(pl.col("peak_score") + pl.col("end_score")) / 2)
+        .with_columns(peak_end_gap=pl.col("peak_end_score") - pl.col("mean_score"))
+        .collect()
+    )
+    return out.select([pl.col(c).cast(t) for c, t in JOURNEY_SCHEMA.items()]).sort("brand", "customer_key")
+
+
+def peak_end_summary(journeys: pl.DataFrame) -> pl.DataFrame:
+    """Per brand: how the remembered (peak-end) score compares with the plain mean of journeys."""
+    negative_peaks = (
+        journeys.filter(pl.col("peak_score") < 0.5)
+        .group_by("brand", "peak_touchpoint").len()
+        .sort(["brand", "len", "peak_touchpoint"], descending=[False, True, False])
+        .group_by("brand", maintain_order=True).first()
+        .select("brand", most_common_negative_peak="peak_touchpoint")
+    )
+    out = (
+        journeys.group_by("brand")
+        .agg(
+            journeys=pl.len(),
+            mean_score=pl.col("mean_score").mean(),
+            mean_peak_end_score=pl.col("peak_end_score").mean(),
+            mean_peak_end_gap=pl.col("peak_end_gap").mean(),
+            share_remembered_worse=(pl.col("peak_end_gap") < -_TOL).mean(),
+            share_remembered_better=(pl.col("peak_end_gap") > _TOL).mean(),
+        )
+        .join(negative_peaks, on="brand", how="left")
+    )
+    return out.select([pl.col(c).cast(t) for c, t in JOURNEY_SUMMARY_SCHEMA.items()]).sort("brand")

@@ -1,0 +1,160 @@
+"""Peaks/potholes, peak-end journeys and significant-drop alerts against hand-computed values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from cx_pipeline.scoring.aggregates import metric_aggregates
+from cx_pipeline.scoring.alerts import ALERT_SCHEMA, alert_messages, significant_drops
+from cx_pipeline.scoring.peaks_potholes import (
+    JOURNEY_SCHEMA,
+    PEAK_SCHEMA,
+    peak_end_journeys,
+    peak_end_summary,
+    peaks_potholes,
+)
+from cx_pipeline_tests.test_scoring_aggregates import ev, frame
+
+APPROX = {"abs": 1e-6}
+EARLY = "Arrived a day early, what a wonderful surprise!"
+LOST = "Never arrived, still waiting for my parcel."
+GONE = "The parcel vanished and nobody answers the phone."
+
+
+def _peak_events() -> pl.DataFrame:
+    rows = [
+        ev("d1", "csat", 5, touchpoint="delivery", sentiment=0.9, text=EARLY),  # top box + strong → peak
+        ev("d2", "csat", 5, touchpoint="delivery", sentiment=0.2, text="Fine, thanks for the quick one."),
+        ev("d3", "csat", 1, touchpoint="delivery", sentiment=-0.7, text=LOST),  # norm 0 → pothole
+        ev("d4", "csat", 3, touchpoint="delivery", sentiment=None),  # neither
+        # a review at overall whose text is about delivery: pothole for overall and (by mention) for delivery
+        ev("d5", "comment", None, sentiment=-0.8, text=GONE, text_touchpoints=["delivery"]),
+        ev("d6", "star_rating", 5, source="trustpilot", sentiment=0.95, text="Superb!! Best shop ever, really."),
+    ]
+    return frame(rows).with_columns(pl.col("text_touchpoints").cast(pl.List(pl.String)))
+
+
+def test_peak_and_pothole_rates_by_hand() -> None:
+    out = peaks_potholes(_peak_events(), periods=("all",))
+    assert out.schema == pl.Schema(PEAK_SCHEMA)
+    d = out.filter(touchpoint="delivery").row(0, named=True)
+    # delivery units d1..d5: peaks {d1}, potholes {d3 (norm 0), d5 (mention, sentiment −.8)} → 1/5, 2/5
+    assert (d["n"], d["peaks"], d["potholes"]) == (5, 1, 2)
+    assert (d["peak_rate"], d["pothole_rate"], d["net"]) == (pytest.approx(0.2), pytest.approx(0.4),
+                                                             pytest.approx(-0.2))
+    # Wilson 1/5: centre .2+.38416 = .58416, half 1.96·sqrt(.032+.038416) = .520105, /1.76832 → (.036223, .624472)
+    assert (d["peak_ci_low"], d["peak_ci_high"]) == (pytest.approx(0.036223, **APPROX),
+                                                     pytest.approx(0.624472, **APPROX))
+    # Wilson 2/5 = (.117618, .769280)
+    assert (d["pothole_ci_low"], d["pothole_ci_high"]) == (pytest.approx(0.117618, **APPROX),
+                                                           pytest.approx(0.769280, **APPROX))
+    # strongest sentiment first: GONE (−.8) before LOST (−.7)
+    assert d["pothole_examples"] == [GONE, LOST]
+    assert d["peak_examples"] == [EARLY]
+    o = out.filter(touchpoint="overall").row(0, named=True)
+    # overall: d5 (pothole by language) and d6 (5★ + .95 → peak) → net 1/2 − 1/2 = 0, ranked above delivery
+    assert (o["n"], o["peaks"], o["potholes"], o["net"]) == (2, 1, 1, 0.0)
+    assert (o["rank"], d["rank"]) == (1, 2)
+    assert o["uses_sentiment"] is True
+
+
+def test_peaks_without_sentiment_fall_back_to_top_box() -> None:
+    events = frame([ev("a", "csat", 5, touchpoint="delivery"), ev("b", "csat", 2, touchpoint="delivery"),
+                    ev("c", "csat", 3, touchpoint="delivery")])
+    d = peaks_potholes(events, periods=("month",)).row(0, named=True)
+    # 5 is top box; 2 on 1–5 → norm .25 ≤ .25 → pothole
+    assert (d["period"], d["peaks"], d["potholes"], d["uses_sentiment"]) == ("2026-11", 1, 1, False)
+
+
+def _journey_events() -> pl.DataFrame:
+    def t(day: int) -> datetime:
+        return datetime(2026, 11, day, 12, tzinfo=UTC)
+
+    rows = [
+        ev("c1a", "csat", 4, touchpoint="delivery", occurred_at=t(1), customer_key="c1"),  # norm .75
+        ev("c1b", "csat", 1, touchpoint="customer_service", occurred_at=t(3), customer_key="c1"),  # 0
+        ev("c1c", "nps", 8, occurred_at=t(10), customer_key="c1"),  # .8
+        ev("c2a", "star_rating", 3, occurred_at=t(2), customer_key="c2"),  # .5
+        ev("c2b", "star_rating", 5, occurred_at=t(9), customer_key="c2"),  # 1   same response, same time
+        ev("c2b", "csat", 4, touchpoint="delivery", occurred_at=t(9), customer_key="c2"),  # .75
+        ev("c3a", "csat", 5, occurred_at=t(4), customer_key="c3"),  # one moment only: no journey
+        ev("x", "csat", 5, occurred_at=t(4)),  # no customer key
+    ]
+    return frame(rows)
+
+
+def test_peak_end_per_journey_by_hand() -> None:
+    j = peak_end_journeys(_journey_events())
+    assert j.schema == pl.Schema(JOURNEY_SCHEMA)
+    assert j["customer_key"].to_list() == ["c1", "c2"]
+    c1 = j.row(0, named=True)
+    # c1: mean (.75 + 0 + .8)/3 = .516667; intensities |x−.5| = .25, .5, .3 → peak 0 (customer_service);
+    # end = .8 → peak-end (0 + .8)/2 = .4; gap .4 − .516667 = −.116667
+    assert c1["mean_score"] == pytest.approx(1.55 / 3)
+    assert (c1["peak_score"], c1["peak_touchpoint"], c1["end_score"]) == (0.0, "customer_service", 0.8)
+    assert c1["peak_end_score"] == pytest.approx(0.4)
+    assert c1["peak_end_gap"] == pytest.approx(0.4 - 1.55 / 3)
+    c2 = j.row(1, named=True)
+    # c2: mean (.5 + 1 + .75)/3 = .75; peak 1 (overall); end = mean(1, .75) = .875; peak-end .9375; gap .1875
+    assert (c2["n_moments"], c2["n_records"]) == (3, 2)
+    assert (c2["peak_score"], c2["end_score"], c2["peak_end_score"]) == (1.0, 0.875, 0.9375)
+    assert c2["peak_end_gap"] == pytest.approx(0.1875)
+    s = peak_end_summary(j).row(0, named=True)
+    # mean of means (.516667 + .75)/2 = .633333; of peak-end (.4 + .9375)/2 = .66875
+    assert s["journeys"] == 2
+    assert s["mean_score"] == pytest.approx((1.55 / 3 + 0.75) / 2)
+    assert s["mean_peak_end_score"] == pytest.approx(0.66875)
+    assert (s["share_remembered_worse"], s["share_remembered_better"]) == (0.5, 0.5)
+    assert s["most_common_negative_peak"] == "customer_service"
+
+
+def _nps_months() -> pl.DataFrame:
+    def answers(prefix: str, when: datetime, counts: dict[int, int]) -> list[dict[str, object]]:
+        scores = [s for s, k in counts.items() for _ in range(k)]
+        return [ev(f"{prefix}{i}", "nps", s, published_at=when) for i, s in enumerate(scores)]
+
+    rows = answers("o", datetime(2026, 10, 15, tzinfo=UTC), {10: 30, 8: 10, 3: 10})  # P=30, D=10, n=50
+    rows += answers("n", datetime(2026, 11, 15, tzinfo=UTC), {9: 15, 7: 15, 0: 20})  # P=15, D=20, n=50
+    rows += answers("j", datetime(2027, 1, 15, tzinfo=UTC), {0: 50})  # after a gap: never compared with Nov
+    # CSAT barely moves: 40/50 → 38/50 top-2
+    rows += [ev(f"co{i}", "csat", 5 if i < 40 else 2, touchpoint="delivery",
+                published_at=datetime(2026, 10, 3, tzinfo=UTC)) for i in range(50)]
+    rows += [ev(f"cn{i}", "csat", 5 if i < 38 else 2, touchpoint="delivery",
+                published_at=datetime(2026, 11, 3, tzinfo=UTC)) for i in range(50)]
+    return frame(rows)
+
+
+def test_significant_nps_drop_by_hand() -> None:
+    agg = metric_aggregates(_nps_months(), periods=("month",))
+    alerts = significant_drops(agg)
+    assert alerts.schema == pl.Schema(ALERT_SCHEMA)
+    assert alerts.height == 1
+    a = alerts.row(0, named=True)
+    assert (a["touchpoint"], a["metric"], a["source"], a["previous_period"], a["period"]) == (
+        "overall", "nps", "all", "2026-10", "2026-11")
+    # Oct: 100·(30−10)/50 = 40; p=.6, d=.2 → Var = .8 − .16 = .64 → SE = 100·sqrt(.64/50) = 11.313708
+    # Nov: 100·(15−20)/50 = −10; p=.3, d=.4 → Var = .7 − .01 = .69 → SE = 100·sqrt(.69/50) = 11.747340
+    # diff = −50; SE_diff = sqrt(128 + 138) = sqrt(266) = 16.309506; z = −50/16.309506 = −3.065697
+    assert (a["previous_value"], a["current_value"], a["diff"]) == (pytest.approx(40.0), pytest.approx(-10.0),
+                                                                     pytest.approx(-50.0))
+    assert a["se_previous"] == pytest.approx(11.313708, **APPROX)
+    assert a["se_current"] == pytest.approx(11.747340, **APPROX)
+    assert a["se_diff"] == pytest.approx(16.309506, **APPROX)
+    assert a["z"] == pytest.approx(-3.065697, **APPROX)
+    assert (a["n_previous"], a["n_current"], a["z_threshold"]) == (50, 50, 1.96)
+    # CSAT 80 % → 76 %: SE .056569 and .060399 → z = −4/8.275 = −.48, not significant
+    msgs = alert_messages(alerts)
+    assert msgs == ["nordlys overall nps (all sources): nps fell from 40.0 in 2026-10 to -10.0 in 2026-11 "
+                    "(-50.0 pts, z=-3.07, n=50→50)"]
+
+
+def test_alert_options_per_source_min_n_and_threshold() -> None:
+    agg = metric_aggregates(_nps_months(), periods=("month",))
+    per_source = significant_drops(agg, source=None)
+    assert sorted(per_source["source"]) == ["all", "qualtrics"]
+    assert significant_drops(agg, min_n=51).height == 0
+    assert significant_drops(agg, z=3.1).height == 0  # |z| = 3.066 < 3.1
+    assert alert_messages(significant_drops(agg, z=3.1)) == []
