@@ -1,0 +1,1 @@
+"""Evaluation harnesses for the text scorers (run as scripts; see docs/evaluation.md)."""

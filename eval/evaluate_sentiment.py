@@ -1,0 +1,176 @@
+"""Sentiment vs star ratings on the real review fixtures: macro-F1 per language, dev and held-out test parts.
+
+Gold: 4-5 stars = positive, 1-2 stars = negative, 3 stars left out. Reviews are read from ../shared/fixtures
+(never copied into the repo): the Danish Trustpilot CSVs with __label__N ratings (boksen, vestjyskbank; the 3dk file
+has no ratings), the reviews in the saved Trustpilot pages (__NEXT_DATA__ props.pageProps.reviews) and, for more
+English, the Trustpilot JSON dumps.
+
+Split: a review is in ``dev`` when sha256(text) mod 10 < 4, else ``test``. Phrase lists and thresholds may only be
+developed against dev (``--show-dev-errors``); test numbers are reported, never looked at row by row.
+
+Usage: .venv/bin/python eval/evaluate_sentiment.py [--fixtures DIR] [--show-dev-errors N] [--out eval/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cx_pipeline.scoring.text.sentiment import score_sentiment  # noqa: E402
+
+DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures"
+LANGS = ("da", "no", "sv", "en")
+MIN_N_FOR_TARGET = 100  # a language needs this many test reviews before its F1 is held against the 0.85 target
+
+
+def split_of(text: str) -> str:
+    return "dev" if int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 10 < 4 else "test"
+
+
+def _fasttext_csv(path: Path, source: str) -> Iterable[dict[str, object]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines[1:]:
+        m = re.match(r"__label__(\d)\s*,(.*)$", line)
+        if m and m.group(2).strip():
+            yield {"source": source, "language": "da", "rating": int(m.group(1)), "title": None,
+                   "text": m.group(2).strip()}
+
+
+def _tp_review(r: dict[str, object], source: str) -> dict[str, object]:
+    return {"source": source, "language": r.get("language"), "rating": r.get("rating"), "title": r.get("title"),
+            "text": r.get("text")}
+
+
+def load_reviews(fixtures: Path) -> pl.DataFrame:
+    """All rated reviews in da/no/sv/en with source, language, rating, title, text, gold and split."""
+    rows: list[dict[str, object]] = []
+    ds = fixtures / "review_datasets"
+    for name, source in (("da_trustpilot_boksen_fasttext-labels.csv", "boksen"),
+                         ("da_trustpilot_vestjyskbank_fasttext-labels.csv", "vestjyskbank")):
+        if (ds / name).is_file():
+            rows.extend(_fasttext_csv(ds / name, source))
+    for page in sorted((fixtures / "trustpilot_html").glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        m = re.search(r'<script id="__NEXT_DATA__"[^>]*>(.*?)</script>', html, re.S)
+        if m:
+            for r in json.loads(m.group(1))["props"]["pageProps"]["reviews"]:
+                rows.append(_tp_review(r, "tp_html:" + page.name.split("_")[2]))
+    for dump in sorted((fixtures / "trustpilot_json").glob("tp_nextdata_reviews_*.json")):
+        for r in json.loads(dump.read_text(encoding="utf-8")):
+            rows.append(_tp_review(r, "tp_json:" + dump.name.split("_")[3]))
+    df = pl.DataFrame(rows, schema={"source": pl.String, "language": pl.String, "rating": pl.Int64,
+                                    "title": pl.String, "text": pl.String}, orient="row")
+    df = df.filter(pl.col("language").is_in(list(LANGS)) & pl.col("text").is_not_null() & (pl.col("rating") != 3))
+    df = df.unique(subset=["language", "title", "text", "rating"], maintain_order=True)
+    return df.with_columns(
+        gold=pl.when(pl.col("rating") >= 4).then(pl.lit("positive")).otherwise(pl.lit("negative")),
+        split=pl.concat_str([pl.col("title").fill_null(""), pl.col("text")]).map_elements(split_of,
+                                                                                           return_dtype=pl.String),
+    )
+
+
+def f1_report(gold: list[str], pred: list[str | None]) -> dict[str, float]:
+    """Per-class F1 for positive/negative and their mean; any other prediction counts as wrong for both."""
+    out: dict[str, float] = {}
+    for cls in ("positive", "negative"):
+        tp = sum(g == cls and p == cls for g, p in zip(gold, pred, strict=True))
+        fp = sum(g != cls and p == cls for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == cls and p != cls for g, p in zip(gold, pred, strict=True))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        out[f"f1_{cls[:3]}"] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    out["macro_f1"] = (out["f1_pos"] + out["f1_neg"]) / 2
+    return out
+
+
+def _afinn_scorer(language: str) -> Callable[[str], float] | None:
+    try:
+        from afinn import Afinn
+    except ImportError:  # the baseline is optional
+        return None
+    if language not in ("da", "en"):
+        return None
+    return Afinn(language=language).score
+
+
+def evaluate(df: pl.DataFrame) -> list[dict[str, object]]:
+    scored = score_sentiment(df, text_col="text", lang_col="language", title_col="title")
+    assert isinstance(scored, pl.DataFrame)
+    scored = scored.with_columns(
+        polarity=pl.when(pl.col("sentiment") < 0).then(pl.lit("negative")).otherwise(pl.lit("positive")),
+    )
+    results: list[dict[str, object]] = []
+    for split in ("dev", "test"):
+        for lang in LANGS:
+            part = scored.filter((pl.col("split") == split) & (pl.col("language") == lang))
+            if part.height == 0:
+                continue
+            gold = part["gold"].to_list()
+            row: dict[str, object] = {
+                "split": split, "language": lang, "n": part.height,
+                "n_pos": gold.count("positive"), "n_neg": gold.count("negative"),
+                "sources": ",".join(sorted(set(part["source"].to_list()))),
+            }
+            pol = f1_report(gold, part["polarity"].to_list())
+            lab = f1_report(gold, part["sentiment_label"].to_list())
+            row.update({f"ours_{k}": v for k, v in pol.items()})
+            row["ours_label_macro_f1"] = lab["macro_f1"]
+            afinn = _afinn_scorer(lang)
+            if afinn is not None:
+                texts = [f"{t or ''} {x}" for t, x in zip(part["title"].to_list(), part["text"].to_list(), strict=True)]
+                apred = ["negative" if afinn(t) < 0 else "positive" for t in texts]
+                row.update({f"afinn_{k}": v for k, v in f1_report(gold, apred).items()})
+            results.append(row)
+    return results
+
+
+def markdown(results: list[dict[str, object]]) -> str:
+    lines = [
+        "| split | lang | n (pos/neg) | ours macro-F1 | ours F1 pos | ours F1 neg | ours strict-label macro-F1 "
+        "| AFINN macro-F1 | AFINN F1 neg | sources |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        afinn = (f"{r['afinn_macro_f1']:.3f} | {r['afinn_f1_neg']:.3f}" if "afinn_macro_f1" in r else "– | –")
+        lines.append(
+            f"| {r['split']} | {r['language']} | {r['n']} ({r['n_pos']}/{r['n_neg']}) | {r['ours_macro_f1']:.3f} "
+            f"| {r['ours_f1_pos']:.3f} | {r['ours_f1_neg']:.3f} | {r['ours_label_macro_f1']:.3f} | {afinn} "
+            f"| {r['sources']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
+    ap.add_argument("--out", type=Path, default=REPO / "eval" / "results")
+    ap.add_argument("--show-dev-errors", type=int, default=0, help="print N misclassified DEV reviews (never test)")
+    args = ap.parse_args(argv)
+    df = load_reviews(args.fixtures)
+    results = evaluate(df)
+    md = markdown(results)
+    print(md)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sentiment.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (args.out / "sentiment.md").write_text(md, encoding="utf-8")
+    if args.show_dev_errors:
+        dev = score_sentiment(df.filter(pl.col("split") == "dev"), title_col="title")
+        assert isinstance(dev, pl.DataFrame)
+        wrong = dev.filter((pl.col("sentiment") < 0) != (pl.col("gold") == "negative"))
+        with pl.Config(fmt_str_lengths=300, tbl_rows=args.show_dev_errors):
+            print(wrong.select("language", "rating", "sentiment", "title", "text").head(args.show_dev_errors))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
