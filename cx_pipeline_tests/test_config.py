@@ -21,7 +21,10 @@ def test_bundled_sources_load(monkeypatch) -> None:
         ({"brand": "B", "url": "https://x"}, "review_sources[0]: missing required key 'id'"),
         ({"id": "a", "brand": "B", "url": "ftp://x"}, "review source 'a': url 'ftp://x' is not an http(s) URL"),
         ({"id": "a", "brand": "B", "url": "https://x", "format": "rss"}, "format 'rss' is not one of"),
-        ({"id": "a", "brand": "B", "url": "https://x", "default_touchpoint": "parking"}, "'parking' is not in the taxonomy"),
+        (
+            {"id": "a", "brand": "B", "url": "https://x", "default_touchpoint": "parking"},
+            "'parking' is not in the taxonomy",
+        ),
         ({"id": "a", "brand": "B", "url": "https://x", "max_pages": 0}, "max_pages must be a positive integer"),
         ({"id": "a", "brand": "B", "url": "https://x", "pages": 3}, "unknown key(s) ['pages']"),
     ],
@@ -35,7 +38,7 @@ def test_bad_entries_are_named(entry, message) -> None:
 
 def test_duplicate_ids_and_missing_env(monkeypatch) -> None:
     entry = {"id": "a", "brand": "B", "url": "https://x"}
-    with pytest.raises(ConfigError, match="review source 'a': duplicate id"):
+    with pytest.raises(ConfigError, match=r"review source .a.: duplicate id"):
         parse_sources({"review_sources": [entry, entry]}, path="s.yaml")
     monkeypatch.delenv("NOPE", raising=False)
     with pytest.raises(ConfigError, match="environment variable NOPE is not set"):
@@ -47,5 +50,5 @@ def test_unreadable_and_invalid_yaml(tmp_path) -> None:
         load_sources(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("review_sources: [\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_sources(bad)

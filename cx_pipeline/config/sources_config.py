@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from cx_pipeline.contract.taxonomy import touchpoints
+from cx_pipeline.surveys.question_registry import QuestionConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
@@ -57,6 +58,9 @@ class SurveyInbox:
     default_brand: str
     rules: tuple[SurveyRule, ...] = ()
     question_map: dict[str, Any] = field(default_factory=dict)
+
+    def questions(self) -> QuestionConfig:
+        return QuestionConfig.from_mapping(self.question_map)
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ def parse_sources(data: Any, *, path: str, base_dir: Path | None = None) -> Sour
         qmap = raw_inbox.get("question_map") or {}
         if not isinstance(qmap, dict):
             raise ConfigError(f"{where}.question_map: expected a mapping")
+        try:
+            QuestionConfig.from_mapping(qmap)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.question_map: {exc}") from exc
         inbox = SurveyInbox(path=inbox_path, default_brand=_require(raw_inbox, "default_brand", where),
                             rules=tuple(rules), question_map=qmap)
     return SourcesConfig(path=path, user_agent=user_agent, review_sources=tuple(reviews), survey_inbox=inbox)

@@ -34,33 +34,61 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     # identity
-    Column("event_id", pa.string(), False,
-           "Deterministic id: hash of source, record_id, measure_key. The same source record and measure "
-           "always give the same id, so re-fetching never duplicates."),
-    Column("record_id", pa.string(), False,
-           "The review or survey response the event came from, namespaced by source "
-           "(e.g. 'trustpilot:5faa…', 'qualtrics:SV_x:R_2YP…'). Events of one response share it."),
-    Column("measure_key", pa.string(), False,
-           "Which measurement inside the record: 'stars', a survey question id such as 'Q54', 'comment'."),
-    Column("content_hash", pa.string(), False,
-           "Hash of everything measured (score, texts, reply, dates). Differs between versions of one "
-           "event_id, so an edited review or a new company reply is a new version."),
-    Column("source", pa.string(), False,
-           "Source format: trustpilot, jsonld, microdata, qualtrics, surveymonkey, typeform, google_forms, csv, …"),
+    Column(
+        "event_id",
+        pa.string(),
+        False,
+        "Deterministic id: hash of source, record_id, measure_key. The same source record and measure "
+        "always give the same id, so re-fetching never duplicates.",
+    ),
+    Column(
+        "record_id",
+        pa.string(),
+        False,
+        "The review or survey response the event came from, namespaced by source "
+        "(e.g. 'trustpilot:5faa…', 'qualtrics:SV_x:R_2YP…'). Events of one response share it.",
+    ),
+    Column(
+        "measure_key",
+        pa.string(),
+        False,
+        "Which measurement inside the record: 'stars', a survey question id such as 'Q54', 'comment'.",
+    ),
+    Column(
+        "content_hash",
+        pa.string(),
+        False,
+        "Hash of everything measured (score, texts, reply, dates). Differs between versions of one "
+        "event_id, so an edited review or a new company reply is a new version.",
+    ),
+    Column(
+        "source",
+        pa.string(),
+        False,
+        "Source format: trustpilot, jsonld, microdata, qualtrics, surveymonkey, typeform, google_forms, csv, …",
+    ),
     Column("source_kind", pa.string(), False, "review or survey."),
     Column("brand", pa.string(), False, "The company/brand the feedback is about, from the sources config."),
     # what was measured
-    Column("touchpoint", pa.string(), False,
-           "Touchpoint from the versioned taxonomy (see taxonomy_version): overall, website, delivery, "
-           "customer_service, product, price, returns, store, app, other."),
+    Column(
+        "touchpoint",
+        pa.string(),
+        False,
+        "Touchpoint from the versioned taxonomy (see taxonomy_version): overall, website, delivery, "
+        "customer_service, product, price, returns, store, app, other.",
+    ),
     Column("taxonomy_version", pa.string(), False, "Version of the touchpoint taxonomy used."),
     Column("metric", pa.string(), False, "star_rating, nps, csat, ces, rating or comment."),
     Column("score_raw", pa.float64(), True, "The answer as given on its own scale; null for comment events."),
     Column("scale_min", pa.float64(), True, "Lowest value of the scale the answer was given on."),
     Column("scale_max", pa.float64(), True, "Highest value of the scale the answer was given on."),
     Column("higher_is_better", pa.bool_(), True, "Scale direction; false for e.g. legacy effort scales."),
-    Column("score_norm", pa.float64(), True,
-           "Direction-aware 0..1: (x-min)/(max-min), or (max-x)/(max-min) where lower is better."),
+    Column(
+        "score_norm",
+        pa.float64(),
+        True,
+        "Direction-aware 0..1: (x-min)/(max-min), or (max-x)/(max-min) where lower is better.",
+    ),
     # when
     Column("occurred_at", UTC_TS, True, "When the experience happened, where the source says (UTC)."),
     Column("published_at", UTC_TS, True, "When the review was published or the response recorded (UTC)."),
@@ -68,24 +96,34 @@ COLUMNS: tuple[Column, ...] = (
     Column("ingested_at", UTC_TS, False, "When this pipeline read the raw page or file (UTC)."),
     # text
     Column("language", pa.string(), True, "ISO 639-1 code of the text (da, no, sv, en, …)."),
-    Column("language_origin", pa.string(), False,
-           "declared (by the source), detected (by this pipeline) or unknown."),
+    Column("language_origin", pa.string(), False, "declared (by the source), detected (by this pipeline) or unknown."),
     Column("title", pa.string(), True, "Review title, if any."),
-    Column("text", pa.string(), True,
-           "Review text or the response's free-text comment, newlines kept, emails/phones redacted."),
+    Column(
+        "text",
+        pa.string(),
+        True,
+        "Review text or the response's free-text comment, newlines kept, emails/phones redacted.",
+    ),
     Column("reply_text", pa.string(), True, "The company's public reply, if any."),
     Column("replied_at", UTC_TS, True, "When the company replied (UTC)."),
     Column("is_verified", pa.bool_(), True, "Source's verification flag (e.g. invited / verified purchase)."),
     Column("country", pa.string(), True, "ISO 3166-1 alpha-2 country of the customer, where given."),
-    Column("customer_key", pa.string(), True,
-           "Keyed hash (HMAC-SHA256, secret from CX_PIPELINE_HASH_SECRET) of the best customer identifier: "
-           "links one customer's events without storing identity. Never a name or email."),
-    Column("is_removed", pa.bool_(), False,
-           "True when the record disappeared from its source (soft delete; reversible if it reappears)."),
+    Column(
+        "customer_key",
+        pa.string(),
+        True,
+        "Keyed hash (HMAC-SHA256, secret from CX_PIPELINE_HASH_SECRET) of the best customer identifier: "
+        "links one customer's events without storing identity. Never a name or email.",
+    ),
+    Column(
+        "is_removed",
+        pa.bool_(),
+        False,
+        "True when the record disappeared from its source (soft delete; reversible if it reappears).",
+    ),
     # lineage
     Column("source_url", pa.string(), False, "The page URL or file the record was read from."),
-    Column("raw_ref", pa.string(), False,
-           "Which stored raw page/file and where in it: '<archive key>#<position>'."),
+    Column("raw_ref", pa.string(), False, "Which stored raw page/file and where in it: '<archive key>#<position>'."),
     Column("parser", pa.string(), False, "Parser name and version that produced the event, e.g. 'trustpilot@1.0'."),
     Column("schema_version", pa.string(), False, "Version of this contract."),
 )
@@ -94,10 +132,7 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 
 
 def _arrow_schema() -> pa.Schema:
-    fields = [
-        pa.field(c.name, c.type, nullable=c.nullable, metadata={"description": c.description})
-        for c in COLUMNS
-    ]
+    fields = [pa.field(c.name, c.type, nullable=c.nullable, metadata={"description": c.description}) for c in COLUMNS]
     return pa.schema(fields, metadata={"cx_pipeline.schema": "touchpoint_event", "schema_version": SCHEMA_VERSION})
 
 
@@ -130,7 +165,7 @@ def contract_violations(frame: pl.DataFrame | pa.Table) -> list[str]:
             continue
         want = EVENT_POLARS_SCHEMA[col.name]
         got = df.schema[col.name]
-        if got != want and not (got == pl.Null):
+        if got != want and got != pl.Null:
             problems.append(f"column {col.name!r} has type {got}, contract says {want}")
         if not col.nullable:
             nulls = df[col.name].null_count()

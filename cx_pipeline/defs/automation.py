@@ -23,19 +23,21 @@ from cx_pipeline.pipeline.surveys import list_inbox
 
 ingest_reviews_job = define_asset_job(
     "ingest_reviews",
-    selection=AssetSelection.keys(["raw", "review_pages"], ["events", "review_events"], ["events", "review_site_summaries"]),
+    selection=AssetSelection.assets(
+        ["raw", "review_pages"], ["events", "review_events"], ["events", "review_site_summaries"]
+    ),
     description="Crawl every configured review source into the raw archive and parse the day's pages to events.",
 )
 
 ingest_survey_file_job = define_asset_job(
     "ingest_survey_file",
-    selection=AssetSelection.keys(["raw", "survey_files"], ["events", "survey_events"]),
+    selection=AssetSelection.assets(["raw", "survey_files"], ["events", "survey_events"]),
     description="Archive one survey export from the inbox and parse it to events.",
 )
 
 build_scored_job = define_asset_job(
     "build_scored",
-    selection=AssetSelection.keys(["events", "touchpoint_events"]) | AssetSelection.groups("scored"),
+    selection=AssetSelection.assets(["events", "touchpoint_events"]) | AssetSelection.groups("scored"),
     description="Rebuild the analyst events table and every scored dataset from the stored events.",
 )
 
@@ -63,8 +65,12 @@ def register_inbox_files(instance: DagsterInstance) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-@sensor(job=ingest_survey_file_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
-        description="Watches the survey inbox: a new or changed file (new content hash) starts a run for that file.")
+@sensor(
+    job=ingest_survey_file_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Watches the survey inbox: a new or changed file (new content hash) starts a run for that file.",
+)
 def survey_inbox_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     cfg = load_sources(_sources_path())
     if cfg.survey_inbox is None:

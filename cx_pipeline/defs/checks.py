@@ -13,19 +13,39 @@ UNIQUE_EVENT_ID = "unique_event_id"
 
 def event_check_specs(asset: AssetKey | str) -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(CONTRACT, asset=asset, blocking=True,
-                       description="Columns, types, required values and enum values match the touchpoint-event contract."),
-        AssetCheckSpec(UNIQUE_EVENT_ID, asset=asset, blocking=True,
-                       description="Each event_id appears once (one version per event in this dataset)."),
+        AssetCheckSpec(
+            CONTRACT,
+            asset=asset,
+            blocking=True,
+            description="Columns, types, required values and enum values match the touchpoint-event contract.",
+        ),
+        AssetCheckSpec(
+            UNIQUE_EVENT_ID,
+            asset=asset,
+            blocking=True,
+            description="Each event_id appears once (one version per event in this dataset).",
+        ),
     ]
 
 
-def event_check_results(asset: AssetKey | str, events: pl.DataFrame, *, unique_on: tuple[str, ...] = ("event_id",)) -> list[AssetCheckResult]:
+def event_check_results(
+    asset: AssetKey | str, events: pl.DataFrame, *, unique_on: tuple[str, ...] = ("event_id",)
+) -> list[AssetCheckResult]:
     problems = contract_violations(events)
     dupes = events.height - events.select(list(unique_on)).n_unique() if events.height else 0
     return [
-        AssetCheckResult(asset_key=asset, check_name=CONTRACT, passed=not problems,
-                         severity=AssetCheckSeverity.ERROR, metadata={"problems": "; ".join(problems) or "none"}),
-        AssetCheckResult(asset_key=asset, check_name=UNIQUE_EVENT_ID, passed=dupes == 0,
-                         severity=AssetCheckSeverity.ERROR, metadata={"duplicates": dupes, "rows": events.height}),
+        AssetCheckResult(
+            asset_key=asset,
+            check_name=CONTRACT,
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"problems": "; ".join(problems) or "none"},
+        ),
+        AssetCheckResult(
+            asset_key=asset,
+            check_name=UNIQUE_EVENT_ID,
+            passed=dupes == 0,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"duplicates": dupes, "rows": events.height},
+        ),
     ]

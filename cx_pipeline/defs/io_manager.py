@@ -55,7 +55,9 @@ class ParquetIOManager(ConfigurableIOManager):
         if isinstance(obj, pl.LazyFrame):
             obj = obj.collect()
         if not isinstance(obj, pl.DataFrame):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}"
+            )
         store = self._store()
         meta = _definition_metadata(context)
         dataset = self._dataset(context)

@@ -60,16 +60,18 @@ class ReviewSiteClient(ConfigurableResource):
     state_dir: str = ".cx_http_state"
 
     def client(self, sources: SourcesConfig) -> HttpClient:
-        return PoliteHttpClient(ClientConfig(
-            user_agent=self.user_agent or sources.user_agent,
-            allowed_hosts=tuple(sorted(sources.allowed_hosts)),
-            state_dir=self.state_dir,
-            min_interval=self.min_interval_seconds,
-            max_attempts=self.max_attempts,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            max_bytes=self.max_bytes,
-        ))
+        return PoliteHttpClient(
+            ClientConfig(
+                user_agent=self.user_agent or sources.user_agent,
+                allowed_hosts=tuple(sorted(sources.allowed_hosts)),
+                state_dir=self.state_dir,
+                min_interval=self.min_interval_seconds,
+                max_attempts=self.max_attempts,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                max_bytes=self.max_bytes,
+            )
+        )
 
 
 class LocalReviewSiteClient(ReviewSiteClient):

@@ -71,8 +71,16 @@ def print_summary(data_root: Path) -> None:
     store = ParquetStore(str(data_root))
     events = store.read("events/touchpoint_events")
     print(f"\nOutputs under {data_root.resolve()}:")
-    for dataset in ("raw/review_pages", "raw/survey_files", "events/touchpoint_events", "scored/scored_events",
-                    "scored/cx_metrics", "scored/key_drivers", "scored/peaks_potholes", "scored/cx_alerts"):
+    for dataset in (
+        "raw/review_pages",
+        "raw/survey_files",
+        "events/touchpoint_events",
+        "scored/scored_events",
+        "scored/cx_metrics",
+        "scored/key_drivers",
+        "scored/peaks_potholes",
+        "scored/cx_alerts",
+    ):
         files = store.parquet_files(dataset)
         if files:
             print(f"  {dataset:<28} {len(files)} file(s)")
@@ -91,12 +99,16 @@ def print_summary(data_root: Path) -> None:
     print("\nPer touchpoint (all periods, all sources): NPS [95% CI] and star mean")
     nps = overall.filter(pl.col("metric") == "nps").select("brand", "touchpoint", "n", "value", "ci_low", "ci_high")
     stars = overall.filter(pl.col("metric") == "star_rating").select("brand", "touchpoint", "n", "mean")
-    table = nps.join(stars, on=["brand", "touchpoint"], how="full", coalesce=True, suffix="_stars").sort("brand", "touchpoint")
+    table = nps.join(stars, on=["brand", "touchpoint"], how="full", coalesce=True, suffix="_stars").sort(
+        "brand", "touchpoint"
+    )
     print(f"  {'brand':<14} {'touchpoint':<17} {'NPS':>6} {'95% CI':>15} {'n':>4}   {'stars':>5} {'n':>4}")
     for r in table.iter_rows(named=True):
         ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["value"] is not None else ""
-        print(f"  {r['brand']:<14} {r['touchpoint']:<17} {_fmt(r['value']):>6} {ci:>15} {_fmt(r['n']):>4}   "
-              f"{_fmt(r['mean'], 2):>5} {_fmt(r['n_stars']):>4}")
+        print(
+            f"  {r['brand']:<14} {r['touchpoint']:<17} {_fmt(r['value']):>6} {ci:>15} {_fmt(r['n']):>4}   "
+            f"{_fmt(r['mean'], 2):>5} {_fmt(r['n_stars']):>4}"
+        )
 
 
 def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list[tuple[str, bool]]:
@@ -105,11 +117,13 @@ def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list
 
     runs = []
     result = defs.resolve_job_def("ingest_reviews").execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False)
+        instance=instance, partition_key=day, raise_on_error=False
+    )
     runs.append((f"ingest_reviews[{day}]", result.success))
     for key in register_inbox_files(instance):
         result = defs.resolve_job_def("ingest_survey_file").execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False)
+            instance=instance, partition_key=key, raise_on_error=False
+        )
         runs.append((f"ingest_survey_file[{key}]", result.success))
     result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False)
     runs.append(("build_scored", result.success))
@@ -137,9 +151,11 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
         print(f"  {name}: {'ok' if ok_run else 'FAILED'}")
     ok = all(ok_run for _, ok_run in runs)
     print_summary(root)
-    print(f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"
-          f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root.resolve()} "
-          f"CX_PIPELINE_HASH_SECRET=... .venv/bin/dagster dev -w workspace.yaml")
+    print(
+        f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"
+        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root.resolve()} "
+        f"CX_PIPELINE_HASH_SECRET=... .venv/bin/dagster dev -w workspace.yaml"
+    )
     if not ok:
         print("some runs failed: see the messages above", file=sys.stderr)
         return 1

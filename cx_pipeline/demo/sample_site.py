@@ -41,8 +41,13 @@ def _review_json(r: dict[str, Any]) -> dict[str, Any]:
         "pending": False,
         "text": r["text"],
         "rating": r["rating"],
-        "labels": {"merged": None, "verification": {"isVerified": bool(r.get("verified")),
-                                                     "verificationSource": "invitation" if r.get("verified") else "organic"}},
+        "labels": {
+            "merged": None,
+            "verification": {
+                "isVerified": bool(r.get("verified")),
+                "verificationSource": "invitation" if r.get("verified") else "organic",
+            },
+        },
         "title": r["title"],
         "likes": 0,
         "source": "Organic",
@@ -59,8 +64,12 @@ def _review_json(r: dict[str, Any]) -> dict[str, Any]:
             "isVerified": bool(r.get("verified")),
             "numberOfReviews": 1,
         },
-        "reply": None if not reply else {
-            "message": reply["message"], "publishedDate": _iso(reply["published"]), "updatedDate": None,
+        "reply": None
+        if not reply
+        else {
+            "message": reply["message"],
+            "publishedDate": _iso(reply["published"]),
+            "updatedDate": None,
         },
         "language": r["language"],
         "location": None,
@@ -78,35 +87,53 @@ class SampleBusiness:
     def load(cls, path: Path) -> SampleBusiness:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         reviews = sorted(data["reviews"], key=lambda r: r["published"], reverse=True)
-        return cls(domain=data["business"]["identifyingName"], business=data["business"], reviews=reviews,
-                   per_page=int(data.get("per_page", 20)))
+        return cls(
+            domain=data["business"]["identifyingName"],
+            business=data["business"],
+            reviews=reviews,
+            per_page=int(data.get("per_page", 20)),
+        )
 
     def render(self, *, page: int, languages: str, base_path: str) -> str | None:
         selected = self.reviews if languages == "all" else [r for r in self.reviews if r["language"] == languages]
         total_pages = max(1, math.ceil(len(selected) / self.per_page))
         if page < 1 or page > total_pages:
             return None
-        chunk = selected[(page - 1) * self.per_page: page * self.per_page]
+        chunk = selected[(page - 1) * self.per_page : page * self.per_page]
         stars = {str(k): sum(1 for r in self.reviews if r["rating"] == k) for k in range(1, 6)}
         langs = sorted({r["language"] for r in self.reviews})
         next_data = {
-            "props": {"pageProps": {
-                "pageUrl": f"{base_path}?languages={languages}&page={page}",
-                "businessUnit": {**self.business, "numberOfReviews": len(self.reviews)},
-                "reviews": [_review_json(r) for r in chunk],
-                "filters": {
-                    "pagination": {"currentPage": page, "perPage": self.per_page, "totalCount": len(selected),
-                                   "totalPages": total_pages},
-                    "selected": {"languages": languages, "date": None, "stars": None},
-                    "totalNumberOfReviews": len(self.reviews),
-                    "reviewStatistics": {
-                        "ratings": {"total": len(self.reviews), "one": stars["1"], "two": stars["2"],
-                                    "three": stars["3"], "four": stars["4"], "five": stars["5"]},
-                        "reviewLanguages": [{"isoCode": code, "reviewCount": sum(1 for r in self.reviews if r["language"] == code)}
-                                            for code in langs],
+            "props": {
+                "pageProps": {
+                    "pageUrl": f"{base_path}?languages={languages}&page={page}",
+                    "businessUnit": {**self.business, "numberOfReviews": len(self.reviews)},
+                    "reviews": [_review_json(r) for r in chunk],
+                    "filters": {
+                        "pagination": {
+                            "currentPage": page,
+                            "perPage": self.per_page,
+                            "totalCount": len(selected),
+                            "totalPages": total_pages,
+                        },
+                        "selected": {"languages": languages, "date": None, "stars": None},
+                        "totalNumberOfReviews": len(self.reviews),
+                        "reviewStatistics": {
+                            "ratings": {
+                                "total": len(self.reviews),
+                                "one": stars["1"],
+                                "two": stars["2"],
+                                "three": stars["3"],
+                                "four": stars["4"],
+                                "five": stars["5"],
+                            },
+                            "reviewLanguages": [
+                                {"isoCode": code, "reviewCount": sum(1 for r in self.reviews if r["language"] == code)}
+                                for code in langs
+                            ],
+                        },
                     },
-                },
-            }},
+                }
+            },
             "page": "/review/[businessUnit]",
             "query": {"businessUnit": self.domain, "languages": languages, "page": str(page)},
             "buildId": "cx-sample-site-1",
@@ -117,11 +144,13 @@ class SampleBusiness:
             next_link = f'<link rel="next" href="{html.escape(base_path)}?languages={languages}&amp;page={page + 1}"/>'
         cards = "\n".join(
             f'<article data-service-review-card-paper="true"><h2>{html.escape(r["title"])}</h2>'
-            f'<p>{html.escape(r["text"])}</p></article>' for r in chunk
+            f"<p>{html.escape(r['text'])}</p></article>"
+            for r in chunk
         )
         return (
             f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"/>'
-            f'<title>{html.escape(self.business["displayName"])} anmeldelser | Trustpilot (sample)</title>{next_link}</head>'
+            f"<title>{html.escape(self.business['displayName'])} anmeldelser | Trustpilot (sample)</title>"
+            f"{next_link}</head>"
             f"<body><main>{cards}</main>"
             f'<script id="__NEXT_DATA__" type="application/json">{payload}</script></body></html>'
         )

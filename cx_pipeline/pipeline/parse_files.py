@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.normalize import NormalizeContext, to_events
 from cx_pipeline.sources import ParseError, ParseResult, SourceFormat, detect_format, get_format
 from cx_pipeline.storage import RawArchive
+from cx_pipeline.surveys.question_registry import QuestionConfig
 
 
 @dataclass
@@ -25,11 +27,18 @@ class FileOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def choose_format(data: bytes, location: str, requested: str = "auto") -> SourceFormat:
-    """The named format, or the detected one; ParseError naming the file when nothing fits."""
-    if requested != "auto":
-        return get_format(requested)
-    fmt = detect_format(data, location)
+def choose_format(
+    data: bytes, location: str, requested: str = "auto", questions: QuestionConfig | None = None
+) -> SourceFormat:
+    """The named format, or the detected one; ParseError naming the file when nothing fits.
+
+    Survey formats take the analyst's question mapping (``questions``); review formats ignore it.
+    """
+    fmt = get_format(requested) if requested != "auto" else detect_format(data, location)
+    if fmt is not None and questions is not None and "questions" in inspect.signature(type(fmt)).parameters:
+        fmt = type(fmt)(questions=questions)  # type: ignore[call-arg]
+    if fmt is not None:
+        return fmt
     if fmt is None:
         from cx_pipeline.sources import all_formats
 
@@ -51,8 +60,9 @@ def parse_bytes(
     raw_key: str | None = None,
     ingested_at: datetime | None = None,
     default_touchpoint: str = "overall",
+    questions: QuestionConfig | None = None,
 ) -> FileOutcome:
-    fmt = choose_format(data, location, source)
+    fmt = choose_format(data, location, source, questions)
     result = fmt.parse(data, location=location)
     ctx = NormalizeContext(
         brand=brand,

@@ -90,12 +90,17 @@ def _crawl_one(
     fmt = None if source.format == "auto" else get_format(source.format)
     started = datetime.now(UTC)
     result = crawl(
-        client, source.url, fmt, max_pages=source.max_pages,
-        known=(lambda parsed: known(source, parsed)) if known else None, full_resync=full_resync,
+        client,
+        source.url,
+        fmt,
+        max_pages=source.max_pages,
+        known=(lambda parsed: known(source, parsed)) if known else None,
+        full_resync=full_resync,
         validators=history.validators if history else None,
     )
     out = SourceCrawl(
-        source=source, stop_reason=result.stop_reason,
+        source=source,
+        stop_reason=result.stop_reason,
         problems=[f"{p.kind} at {p.url}: {p.reason}" for p in result.problems],
     )
     for page_no, page in enumerate(result.pages, start=1):
@@ -103,29 +108,59 @@ def _crawl_one(
         body = fetched.body or b""
         raw_key = archive.put(body) if body else (history.raw_key_for(fetched.url) if history else None)
         parsed = page.result
-        out.rows.append({
-            "source_id": source.id, "brand": source.brand, "format": page.format_name or source.format,
-            "default_touchpoint": source.default_touchpoint, "page_no": page_no,
-            "requested_url": fetched.url, "final_url": fetched.final_url, "status": fetched.status,
-            "outcome": page.outcome, "reason": page.reason, "raw_key": raw_key,
-            "sha256": RawArchive.digest(body) if body else None, "bytes": len(body),
-            "content_type": fetched.headers.get("content-type"), "etag": fetched.headers.get("etag"),
-            "last_modified": fetched.headers.get("last-modified"), "fetched_at": fetched.fetched_at,
-            "record_count": parsed.record_count if parsed else None,
-            "language_filter": parsed.page.language_filter if parsed and parsed.page else None,
-            "crawl_started_at": started, "stop_reason": result.stop_reason,
-        })
+        out.rows.append(
+            {
+                "source_id": source.id,
+                "brand": source.brand,
+                "format": page.format_name or source.format,
+                "default_touchpoint": source.default_touchpoint,
+                "page_no": page_no,
+                "requested_url": fetched.url,
+                "final_url": fetched.final_url,
+                "status": fetched.status,
+                "outcome": page.outcome,
+                "reason": page.reason,
+                "raw_key": raw_key,
+                "sha256": RawArchive.digest(body) if body else None,
+                "bytes": len(body),
+                "content_type": fetched.headers.get("content-type"),
+                "etag": fetched.headers.get("etag"),
+                "last_modified": fetched.headers.get("last-modified"),
+                "fetched_at": fetched.fetched_at,
+                "record_count": parsed.record_count if parsed else None,
+                "language_filter": parsed.page.language_filter if parsed and parsed.page else None,
+                "crawl_started_at": started,
+                "stop_reason": result.stop_reason,
+            }
+        )
     if result.stop_reason == "failed":  # a request that produced no page still gets a row: visible, not silent
         for problem in result.problems:
             if problem.kind == "failed" and problem.page is None:
-                out.rows.append({
-                    "source_id": source.id, "brand": source.brand, "format": source.format,
-                    "default_touchpoint": source.default_touchpoint, "page_no": len(out.rows) + 1,
-                    "requested_url": problem.url, "final_url": problem.url, "status": None, "outcome": "error",
-                    "reason": problem.reason, "raw_key": None, "sha256": None, "bytes": 0, "content_type": None,
-                    "etag": None, "last_modified": None, "fetched_at": datetime.now(UTC), "record_count": None,
-                    "language_filter": None, "crawl_started_at": started, "stop_reason": result.stop_reason,
-                })
+                out.rows.append(
+                    {
+                        "source_id": source.id,
+                        "brand": source.brand,
+                        "format": source.format,
+                        "default_touchpoint": source.default_touchpoint,
+                        "page_no": len(out.rows) + 1,
+                        "requested_url": problem.url,
+                        "final_url": problem.url,
+                        "status": None,
+                        "outcome": "error",
+                        "reason": problem.reason,
+                        "raw_key": None,
+                        "sha256": None,
+                        "bytes": 0,
+                        "content_type": None,
+                        "etag": None,
+                        "last_modified": None,
+                        "fetched_at": datetime.now(UTC),
+                        "record_count": None,
+                        "language_filter": None,
+                        "crawl_started_at": started,
+                        "stop_reason": result.stop_reason,
+                    }
+                )
     return out
 
 
@@ -184,7 +219,9 @@ class CrawlHistory:
             rows = self._pages.filter((pl.col("source_id") == source_id) & (pl.col("outcome") == "ok"))
             for row in rows.sort("fetched_at").iter_rows(named=True):
                 try:
-                    parsed = get_format(row["format"]).parse(self.archive.get(row["raw_key"]), location=row["final_url"])
+                    parsed = get_format(row["format"]).parse(
+                        self.archive.get(row["raw_key"]), location=row["final_url"]
+                    )
                 except (ParseError, KeyError):
                     continue
                 prints.update(review_fingerprints(parsed))
@@ -196,7 +233,11 @@ class CrawlHistory:
 
     @classmethod
     def from_store(
-        cls, store: ParquetStore, archive: RawArchive, *, before_day: str | None = None,
+        cls,
+        store: ParquetStore,
+        archive: RawArchive,
+        *,
+        before_day: str | None = None,
         dataset: str = "raw/review_pages",
     ) -> CrawlHistory:
         """History from the stored crawl batches; ``before_day`` keeps only earlier daily partitions so
@@ -225,16 +266,22 @@ def _summary_rows(page: dict[str, Any], parsed: ParseResult) -> list[dict[str, A
     rows = []
     for agg in parsed.aggregates:
         hist = agg.get("histogram") or {}
-        rows.append({
-            "source_id": page["source_id"], "brand": page["brand"], "page_url": page["final_url"],
-            "fetched_at": page["fetched_at"], "raw_key": page["raw_key"], "kind": agg.get("kind"),
-            "name": agg.get("name") or agg.get("displayName"),
-            "rating_value": agg.get("rating_value", agg.get("trustScore")),
-            "rating_count": _first_present(agg, "rating_count", "review_count", "numberOfReviews"),
-            "best_rating": agg.get("best_rating", 5.0 if agg.get("kind") == "business_unit" else None),
-            "worst_rating": agg.get("worst_rating", 1.0 if agg.get("kind") == "business_unit" else None),
-            **{f"stars_{k}": hist.get(str(k), hist.get(k)) for k in range(1, 6)},
-        })
+        rows.append(
+            {
+                "source_id": page["source_id"],
+                "brand": page["brand"],
+                "page_url": page["final_url"],
+                "fetched_at": page["fetched_at"],
+                "raw_key": page["raw_key"],
+                "kind": agg.get("kind"),
+                "name": agg.get("name") or agg.get("displayName"),
+                "rating_value": agg.get("rating_value", agg.get("trustScore")),
+                "rating_count": _first_present(agg, "rating_count", "review_count", "numberOfReviews"),
+                "best_rating": agg.get("best_rating", 5.0 if agg.get("kind") == "business_unit" else None),
+                "worst_rating": agg.get("worst_rating", 1.0 if agg.get("kind") == "business_unit" else None),
+                **{f"stars_{k}": hist.get(str(k), hist.get(k)) for k in range(1, 6)},
+            }
+        )
     return rows
 
 
@@ -255,19 +302,26 @@ def review_events_from_pages(pages: pl.DataFrame, archive: RawArchive, keyer: Cu
         parsed_count += 1
         notes.extend(f"{page['final_url']}: {w}" for w in parsed.warnings)
         ctx = NormalizeContext(
-            brand=page["brand"], source_url=page["final_url"], raw_key=page["raw_key"],
-            ingested_at=page["fetched_at"], keyer=keyer, default_touchpoint=page["default_touchpoint"],
+            brand=page["brand"],
+            source_url=page["final_url"],
+            raw_key=page["raw_key"],
+            ingested_at=page["fetched_at"],
+            keyer=keyer,
+            default_touchpoint=page["default_touchpoint"],
         )
         frames.append(to_events(parsed, ctx, source_kind=fmt.kind))
         summaries.extend(_summary_rows(page, parsed))
     events = pl.concat(frames) if frames else empty_events()
     summary_frame = pl.DataFrame(summaries, schema=SITE_SUMMARY_SCHEMA)
     # one snapshot per source and kind per crawl: every page of a crawl repeats the same summary
-    summary_frame = summary_frame.sort("fetched_at").unique(subset=["source_id", "kind", "name"], keep="first",
-                                                              maintain_order=True)
+    summary_frame = summary_frame.sort("fetched_at").unique(
+        subset=["source_id", "kind", "name"], keep="first", maintain_order=True
+    )
     # the same review can sit on two pages of one crawl (relevance sort shifts while paging)
     events = latest_versions(events).collect()
     return ReviewParseOutput(
-        events=events, summaries=summary_frame, notes=notes,
+        events=events,
+        summaries=summary_frame,
+        notes=notes,
         pages_parsed=parsed_count,
     )

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import fnmatch
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 
-from cx_pipeline.config import SurveyInbox
+from cx_pipeline.config import SourcesConfig, SurveyInbox
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.pipeline.parse_files import FileOutcome, parse_bytes
-from cx_pipeline.storage import RawArchive
+from cx_pipeline.storage import RawArchive, StoreError
+from cx_pipeline.surveys import drop_folder
+
+PROCESSED_DIR = "processed"
+QUARANTINE_DIR = "quarantine"
 
 SURVEY_FILE_KEY_LENGTH = 16
 
@@ -67,11 +73,87 @@ def survey_file_row(
     )
 
 
+@dataclass(frozen=True)
+class InboxEntry:
+    file_key: str
+    file_name: str
+    path: Path
+    sha256: str
+
+
+def list_inbox(inbox: SurveyInbox) -> list[InboxEntry]:
+    """Files waiting in the inbox folder (not its processed/ or quarantine/ subfolders)."""
+    folder = Path(inbox.path)
+    return [
+        InboxEntry(survey_file_key(f.sha256), f.name, f.path, f.sha256) for f in drop_folder.list_inbox(folder)
+    ]
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    data: bytes
+    file_name: str
+    location: str
+    raw_key: str
+
+
+def _find_in(folder: Path, key: str) -> drop_folder.InboxFile | None:
+    if not folder.is_dir():
+        return None
+    for sub in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]:
+        for f in drop_folder.list_inbox(sub):
+            if survey_file_key(f.sha256) == key:
+                return f
+    return None
+
+
+def find_survey_file(inbox: SurveyInbox, archive: RawArchive, key: str) -> FoundFile:
+    """The file behind a survey_file partition: archive it and move it to processed/ (copy, verify, remove).
+
+    A re-run finds the file in processed/ (or only in the raw archive) and gets the same bytes.
+    """
+    folder = Path(inbox.path)
+    waiting = next((f for f in drop_folder.list_inbox(folder) if survey_file_key(f.sha256) == key), None)
+    if waiting is not None:
+        data = waiting.path.read_bytes()
+        raw_key = archive.put(data)
+        archive.get(raw_key)  # verify the archived copy before the inbox file is moved
+        moved = drop_folder.archive_file(waiting.path, folder / PROCESSED_DIR)
+        return FoundFile(data, waiting.name, str(moved), raw_key)
+    done = _find_in(folder / PROCESSED_DIR, key)
+    if done is not None:
+        data = done.path.read_bytes()
+        name = done.name.split("_", 1)[1] if "_" in done.name else done.name
+        return FoundFile(data, name, str(done.path), archive.put(data))
+    blobs = archive.store.fs.glob(archive.store.path(f"{RawArchive.PREFIX}/{key[:2]}/{key}*.gz"))
+    if blobs:
+        raw_key = f"{RawArchive.PREFIX}/{key[:2]}/{blobs[0].rsplit('/', 1)[-1]}"
+        return FoundFile(archive.get(raw_key), key, raw_key, raw_key)
+    raise StoreError(
+        f"survey file {key}: no file with that content hash in {folder}, its {PROCESSED_DIR}/ folder or the raw archive"
+    )
+
+
+def quarantine_survey_file(config: SourcesConfig, archive: RawArchive, row: dict[str, object], reason: object) -> str:
+    """Put an unreadable file in <inbox>/quarantine/ with a reason file; the raw archive keeps its copy."""
+    if config.survey_inbox is None:
+        return str(row["raw_key"])
+    target = Path(config.survey_inbox.path) / QUARANTINE_DIR
+    source = Path(str(row["inbox_path"]))
+    if source.is_file():
+        return str(drop_folder.quarantine_file(source, target, reason=reason))  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / str(row["file_name"])
+        copy.write_bytes(archive.get(str(row["raw_key"])))
+        return str(drop_folder.quarantine_file(copy, target, reason=reason))  # type: ignore[arg-type]
+
+
 def survey_events_from_file(
-    row: dict[str, object], archive: RawArchive, keyer: CustomerKeyer
+    row: dict[str, object], archive: RawArchive, keyer: CustomerKeyer, config: SourcesConfig | None = None
 ) -> FileOutcome:
     """Parse one archived survey file (a row of survey_files) into events; raises ParseError if unreadable."""
     data = archive.get(str(row["raw_key"]))
+    questions = config.survey_inbox.questions() if config and config.survey_inbox else None
     return parse_bytes(
         data,
         location=str(row["inbox_path"]),
@@ -81,4 +163,5 @@ def survey_events_from_file(
         raw_key=str(row["raw_key"]),
         ingested_at=row["archived_at"],  # type: ignore[arg-type]
         default_touchpoint=str(row["default_touchpoint"] or "overall"),
+        questions=questions,
     )

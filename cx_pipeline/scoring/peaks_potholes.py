@@ -213,8 +213,8 @@ def peak_end_journeys(events: pl.LazyFrame | pl.DataFrame, *, config: PeakConfig
             peak_score=pl.col("score_norm").sort_by(by).last(),
             peak_touchpoint=pl.col("touchpoint").sort_by(by).last(),
             end_score=pl.col("score_norm").filter(at_end).mean(),
-            end_touchpoint=pl.col("touchpoint").filter(at_end).sort_by(
-                pl.col("score_norm").filter(at_end)).first(),
+            # the end moment with the lowest score: sort by time, then best-first, take the last
+            end_touchpoint=pl.col("touchpoint").sort_by([pl.col("_ts"), -pl.col("score_norm")]).last(),
         )
         .filter(pl.col("n_moments") >= cfg.min_moments)
         .with_columns(peak_end_score=(pl.col("peak_score") + pl.col("end_score")) / 2)

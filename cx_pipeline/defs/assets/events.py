@@ -1,7 +1,5 @@
 """Events group: touchpoint events parsed from the raw archive, per batch and as one analyst table."""
 
-from __future__ import annotations
-
 import polars as pl
 from dagster import (
     AllPartitionMapping,
@@ -39,39 +37,71 @@ EVENTS_META = {"cx/schema": "touchpoint_event"}
 
 @multi_asset(
     outs={
-        "review_events": AssetOut(key=REVIEW_EVENTS_KEY, metadata=EVENTS_META, kinds={"parquet"},
-                                  description="Touchpoint events from the day's archived review pages."),
-        "review_site_summaries": AssetOut(key=SITE_SUMMARIES_KEY, kinds={"parquet"},
-                                          description="TrustScore / AggregateRating snapshots per fetched page."),
+        "review_events": AssetOut(
+            key=REVIEW_EVENTS_KEY,
+            metadata=EVENTS_META,
+            kinds={"parquet"},
+            description="Touchpoint events from the day's archived review pages.",
+        ),
+        "review_site_summaries": AssetOut(
+            key=SITE_SUMMARIES_KEY,
+            kinds={"parquet"},
+            description="TrustScore / AggregateRating snapshots per fetched page.",
+        ),
     },
     ins={"review_pages": AssetIn(key=RAW_PAGES_KEY)},
     group_name="events",
     partitions_def=DAILY,
     check_specs=[
         *event_check_specs(REVIEW_EVENTS_KEY),
-        AssetCheckSpec("reviews_found", asset=REVIEW_EVENTS_KEY,
-                       description="Pages fetched OK yielded reviews: a crawl that parsed nothing is reported, not passed as 0 new reviews."),
+        AssetCheckSpec(
+            "reviews_found",
+            asset=REVIEW_EVENTS_KEY,
+            description="Pages fetched OK yielded reviews: a crawl that parsed nothing is reported, "
+            "not passed as 0 new reviews.",
+        ),
     ],
 )
 def review_events(
-    context: AssetExecutionContext, review_pages: pl.DataFrame, data_store: DataStore, customer_keys: CustomerKeys,
+    context: AssetExecutionContext,
+    review_pages: pl.DataFrame,
+    data_store: DataStore,
+    customer_keys: CustomerKeys,
 ):
     out = review_events_from_pages(review_pages, data_store.archive(), customer_keys.keyer())
     ev = out.events
     context.log.info(f"{out.pages_parsed} page(s) parsed into {ev.height} event(s)")
-    yield Output(ev, output_name="review_events", metadata=frame_metadata(
-        ev, EVENT_PREVIEW, events_by_brand=counts_by(ev, "brand"), events_by_language=counts_by(ev, "language"),
-        pages_parsed=out.pages_parsed, notes=MetadataValue.md("\n".join(f"- {n}" for n in out.notes) or "none"),
-    ))
-    yield Output(out.summaries, output_name="review_site_summaries",
-                 metadata=frame_metadata(out.summaries, ["source_id", "kind", "rating_value", "rating_count"]))
+    yield Output(
+        ev,
+        output_name="review_events",
+        metadata=frame_metadata(
+            ev,
+            EVENT_PREVIEW,
+            events_by_brand=counts_by(ev, "brand"),
+            events_by_language=counts_by(ev, "language"),
+            pages_parsed=out.pages_parsed,
+            notes=MetadataValue.md("\n".join(f"- {n}" for n in out.notes) or "none"),
+        ),
+    )
+    yield Output(
+        out.summaries,
+        output_name="review_site_summaries",
+        metadata=frame_metadata(out.summaries, ["source_id", "kind", "rating_value", "rating_count"]),
+    )
     yield from event_check_results(REVIEW_EVENTS_KEY, ev)
     ok_pages = review_pages.filter(pl.col("outcome") == "ok").height
     yield AssetCheckResult(
-        asset_key=REVIEW_EVENTS_KEY, check_name="reviews_found", passed=ok_pages == 0 or ev.height > 0,
+        asset_key=REVIEW_EVENTS_KEY,
+        check_name="reviews_found",
+        passed=ok_pages == 0 or ev.height > 0,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"pages_ok": ok_pages, "events": ev.height,
-                  "reason": "no pages fetched" if ok_pages == 0 else ("ok" if ev.height else "pages parsed but held no reviews")},
+        metadata={
+            "pages_ok": ok_pages,
+            "events": ev.height,
+            "reason": "no pages fetched"
+            if ok_pages == 0
+            else ("ok" if ev.height else "pages parsed but held no reviews"),
+        },
     )
 
 
@@ -84,13 +114,19 @@ def review_events(
     kinds={"parquet"},
     check_specs=[
         *event_check_specs(SURVEY_EVENTS_KEY),
-        AssetCheckSpec("file_readable", asset=SURVEY_EVENTS_KEY,
-                       description="The survey file parsed; an unreadable file is quarantined with a reason file."),
+        AssetCheckSpec(
+            "file_readable",
+            asset=SURVEY_EVENTS_KEY,
+            description="The survey file parsed; an unreadable file is quarantined with a reason file.",
+        ),
     ],
     description="Touchpoint events from one survey export (one event per mapped measure per response).",
 )
 def survey_events(
-    context: AssetExecutionContext, survey_files: pl.DataFrame, data_store: DataStore, sources: SourcesFile,
+    context: AssetExecutionContext,
+    survey_files: pl.DataFrame,
+    data_store: DataStore,
+    sources: SourcesFile,
     customer_keys: CustomerKeys,
 ):
     row = survey_files.row(0, named=True)
@@ -105,20 +141,36 @@ def survey_events(
         ev = empty_events()
         yield Output(ev, metadata=frame_metadata(ev, EVENT_PREVIEW, error=str(exc), quarantined_to=where))
         yield from event_check_results(SURVEY_EVENTS_KEY, ev)
-        yield AssetCheckResult(asset_key=SURVEY_EVENTS_KEY, check_name="file_readable", passed=False,
-                               severity=AssetCheckSeverity.ERROR,
-                               metadata={"file": row["file_name"], "error": str(exc), "quarantined_to": where})
+        yield AssetCheckResult(
+            asset_key=SURVEY_EVENTS_KEY,
+            check_name="file_readable",
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"file": row["file_name"], "error": str(exc), "quarantined_to": where},
+        )
         return
     ev = outcome.events
     extra = outcome.metadata if hasattr(outcome, "metadata") else {}
-    yield Output(ev, metadata=frame_metadata(
-        ev, EVENT_PREVIEW, file=row["file_name"], format=outcome.format or "", responses=outcome.result.record_count if outcome.result else 0,
-        events_by_metric=counts_by(ev, "metric"), notes=MetadataValue.md("\n".join(f"- {n}" for n in outcome.notes) or "none"),
-        **extra,
-    ))
+    yield Output(
+        ev,
+        metadata=frame_metadata(
+            ev,
+            EVENT_PREVIEW,
+            file=row["file_name"],
+            format=outcome.format or "",
+            responses=outcome.result.record_count if outcome.result else 0,
+            events_by_metric=counts_by(ev, "metric"),
+            notes=MetadataValue.md("\n".join(f"- {n}" for n in outcome.notes) or "none"),
+            **extra,
+        ),
+    )
     yield from event_check_results(SURVEY_EVENTS_KEY, ev)
-    yield AssetCheckResult(asset_key=SURVEY_EVENTS_KEY, check_name="file_readable", passed=True,
-                           metadata={"file": row["file_name"], "format": outcome.format or ""})
+    yield AssetCheckResult(
+        asset_key=SURVEY_EVENTS_KEY,
+        check_name="file_readable",
+        passed=True,
+        metadata={"file": row["file_name"], "format": outcome.format or ""},
+    )
 
 
 @asset(
@@ -137,12 +189,21 @@ def survey_events(
     "Hive-partitioned by source.",
 )
 def touchpoint_events(
-    context: AssetExecutionContext, review_events: pl.LazyFrame, survey_events: pl.LazyFrame, review_pages: pl.LazyFrame,
+    context: AssetExecutionContext,
+    review_events: pl.LazyFrame,
+    survey_events: pl.LazyFrame,
+    review_pages: pl.LazyFrame,
 ):
     pages = review_pages if review_pages.collect_schema().names() else None
     ev = build_touchpoint_events([review_events, survey_events], pages)
-    yield Output(ev, metadata=frame_metadata(
-        ev, EVENT_PREVIEW, events_by_source=counts_by(ev, "source"), events_by_touchpoint=counts_by(ev, "touchpoint"),
-        removed_records=int(ev.filter(pl.col("is_removed"))["record_id"].n_unique()) if ev.height else 0,
-    ))
+    yield Output(
+        ev,
+        metadata=frame_metadata(
+            ev,
+            EVENT_PREVIEW,
+            events_by_source=counts_by(ev, "source"),
+            events_by_touchpoint=counts_by(ev, "touchpoint"),
+            removed_records=int(ev.filter(pl.col("is_removed"))["record_id"].n_unique()) if ev.height else 0,
+        ),
+    )
     yield from event_check_results(TOUCHPOINT_EVENTS_KEY, ev)

@@ -1,7 +1,5 @@
 """Raw group: pages and files exactly as fetched, archived by content hash, with their fetch metadata."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 
 import polars as pl
@@ -43,13 +41,20 @@ class ReviewCrawlConfig(Config):
     pool="review_sites",
     retry_policy=RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
     check_specs=[
-        AssetCheckSpec("not_blocked", asset=RAW_PAGES_KEY, blocking=True,
-                       description="No review source was blocked (403/WAF/captcha/login wall) or changed layout."),
+        AssetCheckSpec(
+            "not_blocked",
+            asset=RAW_PAGES_KEY,
+            blocking=True,
+            description="No review source was blocked (403/WAF/captcha/login wall) or changed layout.",
+        ),
     ],
     description="Every review page fetched in the day's crawl: archived bytes (raw/blobs) and fetch metadata.",
 )
 def review_pages(
-    context: AssetExecutionContext, config: ReviewCrawlConfig, data_store: DataStore, sources: SourcesFile,
+    context: AssetExecutionContext,
+    config: ReviewCrawlConfig,
+    data_store: DataStore,
+    sources: SourcesFile,
     review_site_client: ReviewSiteClient,
 ) -> pl.DataFrame:
     cfg = sources.load()
@@ -60,16 +65,26 @@ def review_pages(
     problems = [f"{c.source.id}: {p}" for c in crawls for p in c.problems]
     bad = pages.filter(pl.col("outcome").is_in(["blocked", "changed", "error"]))
     for row in bad.iter_rows(named=True):
-        problems.append(f"{row['source_id']}: {row['outcome']} at {row['requested_url']} ({row['reason']}); raw kept as {row['raw_key']}")
+        problems.append(
+            f"{row['source_id']}: {row['outcome']} at {row['requested_url']} ({row['reason']}); "
+            f"raw kept as {row['raw_key']}"
+        )
     per_source = {c.source.id: f"{len(c.rows)} page(s), stopped: {c.stop_reason}" for c in crawls}
-    context.add_output_metadata(frame_metadata(
-        pages, ["source_id", "page_no", "status", "outcome", "record_count", "language_filter", "reason"],
-        pages_by_outcome=counts_by(pages, "outcome"), sources=per_source,
-        reviews_listed=int(pages["record_count"].fill_null(0).sum()),
-    ))
-    yield Output(pages)
+    yield Output(
+        pages,
+        metadata=frame_metadata(
+            pages,
+            ["source_id", "page_no", "status", "outcome", "record_count", "language_filter", "reason"],
+            pages_by_outcome=counts_by(pages, "outcome"),
+            sources=per_source,
+            reviews_listed=int(pages["record_count"].fill_null(0).sum()),
+        ),
+    )
     yield AssetCheckResult(
-        asset_key=RAW_PAGES_KEY, check_name="not_blocked", passed=not problems, severity=AssetCheckSeverity.ERROR,
+        asset_key=RAW_PAGES_KEY,
+        check_name="not_blocked",
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
         metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
     )
 
@@ -89,7 +104,11 @@ def survey_files(context: AssetExecutionContext, data_store: DataStore, sources:
     found = find_survey_file(cfg.survey_inbox, archive, context.partition_key)
     rule = rule_for(cfg.survey_inbox, found.file_name)
     row = survey_file_row(
-        data=found.data, file_name=found.file_name, inbox_path=found.location, raw_key=found.raw_key, rule=rule,
+        data=found.data,
+        file_name=found.file_name,
+        inbox_path=found.location,
+        raw_key=found.raw_key,
+        rule=rule,
         archived_at=datetime.now(UTC),
     )
     context.add_output_metadata(frame_metadata(row, ["file_name", "bytes", "brand", "format", "raw_key"]))

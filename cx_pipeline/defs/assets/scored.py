@@ -1,0 +1,210 @@
+"""Scored group: text scores per event, CX metrics with confidence intervals, drivers, peaks/potholes, alerts."""
+
+from datetime import timedelta
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    FreshnessPolicy,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from cx_pipeline.contract import COLUMN_NAMES, contract_violations
+from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
+from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
+from cx_pipeline.defs.resources import DataStore
+from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
+from cx_pipeline.scoring import (
+    key_drivers,
+    peak_end_journeys,
+    peak_end_summary,
+    peaks_potholes,
+    significant_drops,
+)
+from cx_pipeline.scoring.text import score_text
+
+SCORED_EVENTS_KEY = ["scored", "scored_events"]
+METRICS_KEY = ["scored", "cx_metrics"]
+DRIVERS_KEY = ["scored", "key_drivers"]
+PEAKS_KEY = ["scored", "peaks_potholes"]
+JOURNEYS_KEY = ["scored", "customer_journeys"]
+ALERTS_KEY = ["scored", "cx_alerts"]
+
+DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
+
+
+@asset(
+    key=SCORED_EVENTS_KEY,
+    ins={"touchpoint_events": AssetIn(key=TOUCHPOINT_EVENTS_KEY)},
+    group_name="scored",
+    metadata={"cx/partition_by": ["source"]},
+    kinds={"polars", "parquet"},
+    freshness_policy=DAILY_FRESHNESS,
+    check_specs=[
+        AssetCheckSpec(
+            "contract_columns",
+            asset=SCORED_EVENTS_KEY,
+            blocking=True,
+            description="The contract columns are intact; scoring only adds columns.",
+        )
+    ],
+    description="Every touchpoint event with language (declared or detected), sentiment −1..1 with label, "
+    "touchpoints mentioned in the text (with evidence) and the method/version that made each score.",
+)
+def scored_events(context: AssetExecutionContext, touchpoint_events: pl.LazyFrame):
+    events = touchpoint_events.collect()
+    scored = score_text(events)
+    assert isinstance(scored, pl.DataFrame)
+    texts = scored.filter(pl.col("sentiment").is_not_null())
+    yield Output(
+        scored,
+        metadata=frame_metadata(
+            scored,
+            ["source", "language", "sentiment_label", "sentiment", "text_touchpoints", "title"],
+            sentiment_labels=counts_by(texts, "sentiment_label"),
+            languages=counts_by(scored, "language"),
+            language_origin=counts_by(scored, "language_origin"),
+        ),
+    )
+    problems = contract_violations(scored.select(COLUMN_NAMES))
+    yield AssetCheckResult(
+        asset_key=SCORED_EVENTS_KEY,
+        check_name="contract_columns",
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": "; ".join(problems) or "none"},
+    )
+
+
+@asset(
+    key=METRICS_KEY,
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    freshness_policy=DAILY_FRESHNESS,
+    description="NPS (adjusted-Wald CI), CSAT top-2-box (Wilson CI), CES % easy, star mean / Bayesian average / "
+    "Wilson lower bound, net sentiment — per brand × touchpoint × source × day/ISO week/month/all, with n and a "
+    "low-n flag. Only periods whose events changed are recomputed.",
+)
+def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, data_store: DataStore) -> pl.DataFrame:
+    aggregates, recomputed, full = aggregates_incrementally(data_store.store(), scored_events)
+    overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
+    context.add_output_metadata(
+        frame_metadata(
+            overall,
+            ["brand", "touchpoint", "metric", "n", "value", "ci_low", "ci_high", "low_n"],
+            recomputed_periods=recomputed.height,
+            full_recompute=full,
+            rows_by_metric=counts_by(aggregates, "metric"),
+        )
+    )
+    return aggregates
+
+
+@asset(
+    key=DRIVERS_KEY,
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    description="Which touchpoints move the overall outcome: Shapley-value regression on per-touchpoint ratings "
+    "(with R²) and text impact = score(all) − score(without mentions); importance × performance per brand/period.",
+)
+def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame) -> pl.DataFrame:
+    drivers = key_drivers(scored_events)
+    latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
+    context.add_output_metadata(
+        frame_metadata(
+            latest,
+            ["brand", "method", "outcome", "touchpoint", "n", "importance_share", "impact", "performance", "quadrant"],
+            rows_by_method=counts_by(drivers, "method"),
+        )
+    )
+    return drivers
+
+
+@asset(
+    key=PEAKS_KEY,
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    description="Per touchpoint: peak rate (top box with strongly positive language) and pothole rate (bottom "
+    "scores or strongly negative language) with Wilson CIs, ranked, with redacted example comments.",
+)
+def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame) -> pl.DataFrame:
+    table = peaks_potholes(scored_events)
+    overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
+    examples = overall.select(
+        "brand",
+        "touchpoint",
+        pl.col("pothole_examples").list.first().alias("pothole_example"),
+        pl.col("peak_examples").list.first().alias("peak_example"),
+    )
+    context.add_output_metadata(
+        frame_metadata(
+            overall,
+            ["brand", "touchpoint", "n", "peak_rate", "pothole_rate", "net", "rank"],
+            examples=MetadataValue.md(markdown_table(examples, n=12)),
+        )
+    )
+    return table
+
+
+@asset(
+    key=JOURNEYS_KEY,
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    description="Per customer (linked by customer_key, never identity): peak-end score of the journey against its "
+    "plain mean (Kahneman's peak-end rule).",
+)
+def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFrame) -> pl.DataFrame:
+    journeys = peak_end_journeys(scored_events)
+    summary = peak_end_summary(journeys)
+    context.add_output_metadata(
+        frame_metadata(
+            journeys,
+            ["brand", "n_moments", "mean_score", "peak_score", "end_score", "peak_end_score", "peak_end_gap"],
+            summary=MetadataValue.md(markdown_table(summary)),
+        )
+    )
+    return journeys
+
+
+@asset(
+    key=ALERTS_KEY,
+    ins={"cx_metrics": AssetIn(key=METRICS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    check_specs=[
+        AssetCheckSpec(
+            "no_significant_drop",
+            asset=ALERTS_KEY,
+            description="No brand × touchpoint metric dropped significantly from the previous period.",
+        )
+    ],
+    description="Statistically significant period-over-period drops per brand × touchpoint × metric (z test on "
+    "the difference), with the numbers that triggered them.",
+)
+def cx_alerts(context: AssetExecutionContext, cx_metrics: pl.DataFrame):
+    alerts = significant_drops(cx_metrics)
+    yield Output(
+        alerts,
+        metadata=frame_metadata(
+            alerts,
+            ["brand", "touchpoint", "metric", "grain", "period", "previous_value", "current_value", "z", "n_current"],
+        ),
+    )
+    lines = alerts["message"].to_list() if alerts.height else []
+    yield AssetCheckResult(
+        asset_key=ALERTS_KEY,
+        check_name="no_significant_drop",
+        passed=not lines,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"alerts": len(lines), "drops": MetadataValue.md("\n".join(f"- {m}" for m in lines[:50]) or "none")},
+    )
