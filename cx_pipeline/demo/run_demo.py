@@ -79,6 +79,7 @@ def print_summary(data_root: Path) -> None:
         "scored/cx_metrics",
         "scored/key_drivers",
         "scored/peaks_potholes",
+        "scored/customer_journeys",
         "scored/cx_alerts",
     ):
         files = store.parquet_files(dataset)
@@ -93,22 +94,30 @@ def print_summary(data_root: Path) -> None:
     metrics = store.read("scored/cx_metrics")
     if metrics is None:
         return
-    overall = metrics.filter((pl.col("period") == "all") & (pl.col("source") == "all"))
-    if overall.height == 0:
-        overall = metrics
-    print("\nPer touchpoint (all periods, all sources): NPS [95% CI] and star mean")
-    nps = overall.filter(pl.col("metric") == "nps").select("brand", "touchpoint", "n", "value", "ci_low", "ci_high")
-    stars = overall.filter(pl.col("metric") == "star_rating").select("brand", "touchpoint", "n", "mean")
-    table = nps.join(stars, on=["brand", "touchpoint"], how="full", coalesce=True, suffix="_stars").sort(
-        "brand", "touchpoint"
+    overall = metrics.filter((pl.col("grain") == "all") & (pl.col("source") == "all") & (pl.col("touchpoint") != "all"))
+    print("\nPer brand and touchpoint, all periods and sources — value [95% CI] (n):")
+    print("  NPS −100..100; CSAT = % top-2-box; stars = mean of 1–5")
+
+    def cell(metric: str, row_filter: pl.Expr, mean: bool = False) -> dict[tuple[str, str], str]:
+        out = {}
+        for r in overall.filter(row_filter & (pl.col("metric") == metric)).iter_rows(named=True):
+            if mean:
+                out[(r["brand"], r["touchpoint"])] = f"{_fmt(r['mean'], 2)} ({r['n']})"
+            else:
+                out[(r["brand"], r["touchpoint"])] = (
+                    f"{_fmt(r['value'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] ({r['n']})"
+                )
+        return out
+
+    nps, csat, stars = (
+        cell("nps", pl.lit(True)),
+        cell("csat", pl.lit(True)),
+        cell("star_rating", pl.lit(True), mean=True),
     )
-    print(f"  {'brand':<14} {'touchpoint':<17} {'NPS':>6} {'95% CI':>15} {'n':>4}   {'stars':>5} {'n':>4}")
-    for r in table.iter_rows(named=True):
-        ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["value"] is not None else ""
-        print(
-            f"  {r['brand']:<14} {r['touchpoint']:<17} {_fmt(r['value']):>6} {ci:>15} {_fmt(r['n']):>4}   "
-            f"{_fmt(r['mean'], 2):>5} {_fmt(r['n_stars']):>4}"
-        )
+    keys = sorted(set(nps) | set(csat) | set(stars))
+    print(f"  {'brand':<13} {'touchpoint':<17} {'NPS':<25} {'CSAT':<25} {'stars':<10}")
+    for key in keys:
+        print(f"  {key[0]:<13} {key[1]:<17} {nps.get(key, '–'):<25} {csat.get(key, '–'):<25} {stars.get(key, '–'):<10}")
 
 
 def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list[tuple[str, bool]]:
