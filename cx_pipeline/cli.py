@@ -72,6 +72,39 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Text scores for a file of touchpoint events: the same ``score_text`` the scored_events asset runs."""
+    import pyarrow.parquet as pq
+
+    from cx_pipeline.contract import COLUMN_NAMES, contract_violations
+    from cx_pipeline.scoring.text import score_text
+
+    try:
+        events = pl.read_parquet(args.input)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        print(f"error: {args.input}: cannot read as Parquet ({exc})", file=sys.stderr)
+        return 1
+    missing = [c for c in COLUMN_NAMES if c not in events.columns]
+    if missing:
+        print(f"error: {args.input}: not a touchpoint-event file, missing column(s) {missing}", file=sys.stderr)
+        return 1
+    problems = contract_violations(events.select(COLUMN_NAMES))
+    if problems:
+        print(f"error: {args.input}: breaks the event contract: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    scored = score_text(events.select(COLUMN_NAMES), extra_term_files=args.terms or ())
+    assert isinstance(scored, pl.DataFrame)
+    tmp = Path(f"{args.output}.tmp")
+    pq.write_table(scored.to_arrow(), tmp, compression="zstd")
+    tmp.replace(args.output)
+    labels = (
+        scored.filter(pl.col("sentiment_label").is_not_null()).group_by("sentiment_label").len().sort("sentiment_label")
+    )
+    summary = ", ".join(f"{k} {v}" for k, v in labels.iter_rows())
+    print(f"scored {scored.height} event(s) → {args.output} ({summary or 'no text'})", file=sys.stderr)
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     text = data_dictionary_markdown()
     if args.check:
@@ -100,13 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="parse saved review pages / survey exports into touchpoint events")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--source", default="auto", choices=["auto", *all_formats()],
-                   help="source format (default: detect from content)")
+    p.add_argument(
+        "--source",
+        default="auto",
+        choices=["auto", *all_formats()],
+        help="source format (default: detect from content)",
+    )
     p.add_argument("--brand", default="unknown", help="brand the feedback is about (default: unknown)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--jsonl", action="store_true", help="print one JSON object per event")
     out.add_argument("-o", "--output", metavar="FILE.parquet", help="write the events as Parquet")
     p.set_defaults(func=cmd_parse)
+
+    sc = sub.add_parser("score", help="add language, sentiment and text touchpoints to a Parquet file of events")
+    sc.add_argument("input", metavar="IN.parquet")
+    sc.add_argument("-o", "--output", metavar="OUT.parquet", required=True)
+    sc.add_argument(
+        "--terms",
+        action="append",
+        metavar="TERMS.yaml",
+        help="extra touchpoint term file(s) merged over the bundled lists (repeatable)",
+    )
+    sc.set_defaults(func=cmd_score)
 
     d = sub.add_parser("dictionary", help="regenerate docs/data_dictionary.md from the event schema")
     d.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing")

@@ -57,3 +57,34 @@ def test_parse_forced_format_mismatch_is_clear(tmp_path, capsys) -> None:
 
 def test_dictionary_check_passes() -> None:
     assert main(["dictionary", "--check"]) == 0
+
+
+def test_score_adds_text_columns(sample_pages, tmp_path, capsys) -> None:
+    events = tmp_path / "events.parquet"
+    assert main(["parse", *map(str, sample_pages), "-o", str(events)]) == 0
+    out = tmp_path / "scored.parquet"
+    assert main(["score", str(events), "-o", str(out)]) == 0
+    scored = pl.read_parquet(out)
+    assert scored.height == 20
+    for col in (
+        "language",
+        "sentiment",
+        "sentiment_label",
+        "sentiment_method",
+        "text_touchpoints",
+        "touchpoint_evidence",
+    ):
+        assert col in scored.columns
+    never = scored.filter(pl.col("title") == "Pakken kom aldrig frem").row(0, named=True)
+    assert never["sentiment_label"] == "negative" and never["sentiment"] < 0
+    assert "delivery" in never["text_touchpoints"]
+    assert never["touchpoint"] == "overall"  # the event's own touchpoint is kept
+    assert "scored 20 event(s)" in capsys.readouterr().err
+
+
+def test_score_rejects_non_event_files(tmp_path, capsys) -> None:
+    bad = tmp_path / "other.parquet"
+    pl.DataFrame({"a": [1]}).write_parquet(bad)
+    assert main(["score", str(bad), "-o", str(tmp_path / "o.parquet")]) == 1
+    assert "not a touchpoint-event file" in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()

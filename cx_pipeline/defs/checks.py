@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
@@ -49,3 +51,48 @@ def event_check_results(
             metadata={"duplicates": dupes, "rows": events.height},
         ),
     ]
+
+
+DATASET_SCHEMA = "dataset_schema"
+
+
+def dataset_check_spec(asset: AssetKey | str | list[str], unique_on: tuple[str, ...] = ()) -> AssetCheckSpec:
+    key = " × ".join(unique_on)
+    return AssetCheckSpec(
+        DATASET_SCHEMA,
+        asset=asset,
+        blocking=True,
+        description="Columns and types match the dataset's declared schema"
+        + (f"; one row per {key}." if unique_on else "."),
+    )
+
+
+def dataset_check_result(
+    asset: AssetKey | str | list[str],
+    frame: pl.DataFrame,
+    schema: Mapping[str, pl.DataType],
+    unique_on: tuple[str, ...] = (),
+) -> AssetCheckResult:
+    """One schema (and key uniqueness) check for a non-event dataset, from the schema its module declares."""
+    problems = []
+    missing = [c for c in schema if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in schema]
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    if extra:
+        problems.append(f"unexpected column(s) {extra}")
+    for name, dtype in schema.items():
+        if name in frame.columns and frame.schema[name] != dtype and frame.schema[name] != pl.Null:
+            problems.append(f"{name}: {frame.schema[name]} (declared {dtype})")
+    dupes = 0
+    if unique_on and frame.height and not missing:
+        dupes = frame.height - frame.select(list(unique_on)).n_unique()
+        if dupes:
+            problems.append(f"{dupes} duplicate row(s) on {list(unique_on)}")
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name=DATASET_SCHEMA,
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": "; ".join(problems) or "none", "rows": frame.height, "duplicates": dupes},
+    )

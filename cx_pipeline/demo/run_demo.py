@@ -12,9 +12,10 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -120,7 +121,22 @@ def print_summary(data_root: Path) -> None:
         print(f"  {key[0]:<13} {key[1]:<17} {nps.get(key, '–'):<25} {csat.get(key, '–'):<25} {stars.get(key, '–'):<10}")
 
 
-def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list[tuple[str, bool]]:
+@dataclass
+class RunSummary:
+    name: str
+    success: bool
+    failed_checks: list[str]
+
+
+def _failed_checks(result: Any) -> list[str]:
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value})"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+
+
+def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list[RunSummary]:
     """Ingest the day's reviews, every inbox survey file, then rebuild events and scores."""
     from cx_pipeline.defs.automation import register_inbox_files
 
@@ -128,14 +144,14 @@ def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list
     result = defs.resolve_job_def("ingest_reviews").execute_in_process(
         instance=instance, partition_key=day, raise_on_error=False
     )
-    runs.append((f"ingest_reviews[{day}]", result.success))
+    runs.append(RunSummary(f"ingest_reviews[{day}]", result.success, _failed_checks(result)))
     for key in register_inbox_files(instance):
         result = defs.resolve_job_def("ingest_survey_file").execute_in_process(
             instance=instance, partition_key=key, raise_on_error=False
         )
-        runs.append((f"ingest_survey_file[{key}]", result.success))
+        runs.append(RunSummary(f"ingest_survey_file[{key}]", result.success, _failed_checks(result)))
     result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False)
-    runs.append(("build_scored", result.success))
+    runs.append(RunSummary("build_scored", result.success, _failed_checks(result)))
     return runs
 
 
@@ -156,9 +172,11 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
         print(f"sample review site on {site.base_url}; {len(dropped)} survey export(s) dropped into {inbox}")
         runs = run_all_jobs(defs, instance, datetime.now(UTC).strftime("%Y-%m-%d"))
         print(f"{len(site.requests)} HTTP request(s) reached the sample site")
-    for name, ok_run in runs:
-        print(f"  {name}: {'ok' if ok_run else 'FAILED'}")
-    ok = all(ok_run for _, ok_run in runs)
+    for run in runs:
+        print(f"  {run.name}: {'ok' if run.success else 'FAILED'}")
+        for check in run.failed_checks:
+            print(f"    check failed: {check}")
+    ok = all(run.success for run in runs)
     print_summary(root)
     print(
         f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"

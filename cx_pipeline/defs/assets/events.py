@@ -17,12 +17,17 @@ from dagster import (
 )
 
 from cx_pipeline.defs.assets.raw import RAW_PAGES_KEY, RAW_SURVEYS_KEY
-from cx_pipeline.defs.checks import event_check_results, event_check_specs
+from cx_pipeline.defs.checks import (
+    dataset_check_result,
+    dataset_check_spec,
+    event_check_results,
+    event_check_specs,
+)
 from cx_pipeline.defs.metadata import counts_by, frame_metadata
 from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import CustomerKeys, DataStore, SourcesFile
 from cx_pipeline.pipeline.events_table import build_touchpoint_events
-from cx_pipeline.pipeline.reviews import review_events_from_pages
+from cx_pipeline.pipeline.reviews import SITE_SUMMARY_SCHEMA, review_events_from_pages
 from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
 from cx_pipeline.sources import ParseError
 
@@ -33,6 +38,7 @@ TOUCHPOINT_EVENTS_KEY = ["events", "touchpoint_events"]
 
 EVENT_PREVIEW = ["source", "brand", "touchpoint", "metric", "score_raw", "language", "published_at", "title"]
 EVENTS_META = {"cx/schema": "touchpoint_event"}
+SUMMARY_UNIQUE = ("source_id", "kind", "name")
 
 
 @multi_asset(
@@ -54,6 +60,7 @@ EVENTS_META = {"cx/schema": "touchpoint_event"}
     partitions_def=DAILY,
     check_specs=[
         *event_check_specs(REVIEW_EVENTS_KEY),
+        dataset_check_spec(SITE_SUMMARIES_KEY, SUMMARY_UNIQUE),
         AssetCheckSpec(
             "reviews_found",
             asset=REVIEW_EVENTS_KEY,
@@ -89,6 +96,7 @@ def review_events(
         metadata=frame_metadata(out.summaries, ["source_id", "kind", "rating_value", "rating_count"]),
     )
     yield from event_check_results(REVIEW_EVENTS_KEY, ev)
+    yield dataset_check_result(SITE_SUMMARIES_KEY, out.summaries, SITE_SUMMARY_SCHEMA, SUMMARY_UNIQUE)
     ok_pages = review_pages.filter(pl.col("outcome") == "ok").height
     yield AssetCheckResult(
         asset_key=REVIEW_EVENTS_KEY,

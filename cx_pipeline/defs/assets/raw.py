@@ -18,11 +18,14 @@ from dagster import (
     asset,
 )
 
+from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata
 from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import DataStore, ReviewSiteClient, SourcesFile
-from cx_pipeline.pipeline.reviews import CrawlHistory, crawl_review_sources
-from cx_pipeline.pipeline.surveys import find_survey_file, rule_for, survey_file_row
+from cx_pipeline.pipeline.reviews import RAW_PAGES_SCHEMA, CrawlHistory, crawl_review_sources
+from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA, find_survey_file, rule_for, survey_file_row
+
+PAGES_UNIQUE = ("source_id", "page_no")
 
 RAW_PAGES_KEY = ["raw", "review_pages"]
 RAW_SURVEYS_KEY = ["raw", "survey_files"]
@@ -41,6 +44,7 @@ class ReviewCrawlConfig(Config):
     pool="review_sites",
     retry_policy=RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
     check_specs=[
+        dataset_check_spec(RAW_PAGES_KEY, PAGES_UNIQUE),
         AssetCheckSpec(
             "not_blocked",
             asset=RAW_PAGES_KEY,
@@ -80,6 +84,7 @@ def review_pages(
             reviews_listed=int(pages["record_count"].fill_null(0).sum()),
         ),
     )
+    yield dataset_check_result(RAW_PAGES_KEY, pages, RAW_PAGES_SCHEMA, PAGES_UNIQUE)
     yield AssetCheckResult(
         asset_key=RAW_PAGES_KEY,
         check_name="not_blocked",
@@ -94,9 +99,10 @@ def review_pages(
     group_name="raw",
     partitions_def=SURVEY_FILES,
     kinds={"python", "parquet"},
+    check_specs=[dataset_check_spec(RAW_SURVEYS_KEY, ("file_key",))],
     description="One survey export from the inbox, archived by content hash (partition = first 16 hex of SHA-256).",
 )
-def survey_files(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile) -> pl.DataFrame:
+def survey_files(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
     cfg = sources.load()
     if cfg.survey_inbox is None:
         raise Failure(f"{cfg.path}: no survey_inbox configured, but survey file {context.partition_key} was requested")
@@ -111,5 +117,5 @@ def survey_files(context: AssetExecutionContext, data_store: DataStore, sources:
         rule=rule,
         archived_at=datetime.now(UTC),
     )
-    context.add_output_metadata(frame_metadata(row, ["file_name", "bytes", "brand", "format", "raw_key"]))
-    return row
+    yield Output(row, metadata=frame_metadata(row, ["file_name", "bytes", "brand", "format", "raw_key"]))
+    yield dataset_check_result(RAW_SURVEYS_KEY, row, SURVEY_FILES_SCHEMA, ("file_key",))

@@ -17,10 +17,16 @@ from dagster import (
 
 from cx_pipeline.contract import COLUMN_NAMES, contract_violations
 from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
+from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.resources import DataStore
 from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
 from cx_pipeline.scoring import (
+    AGGREGATE_SCHEMA,
+    ALERT_SCHEMA,
+    DRIVER_SCHEMA,
+    JOURNEY_SCHEMA,
+    PEAK_SCHEMA,
     key_drivers,
     peak_end_journeys,
     peak_end_summary,
@@ -35,6 +41,12 @@ DRIVERS_KEY = ["scored", "key_drivers"]
 PEAKS_KEY = ["scored", "peaks_potholes"]
 JOURNEYS_KEY = ["scored", "customer_journeys"]
 ALERTS_KEY = ["scored", "cx_alerts"]
+
+METRICS_UNIQUE = ("brand", "touchpoint", "source", "grain", "period", "metric")
+DRIVERS_UNIQUE = ("brand", "grain", "period", "method", "outcome", "touchpoint")
+PEAKS_UNIQUE = ("brand", "grain", "period", "touchpoint")
+JOURNEYS_UNIQUE = ("brand", "customer_key")
+ALERTS_UNIQUE = ("brand", "touchpoint", "source", "metric", "grain", "period")
 
 DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
 
@@ -88,23 +100,25 @@ def scored_events(context: AssetExecutionContext, touchpoint_events: pl.LazyFram
     group_name="scored",
     kinds={"polars", "parquet"},
     freshness_policy=DAILY_FRESHNESS,
+    check_specs=[dataset_check_spec(METRICS_KEY, METRICS_UNIQUE)],
     description="NPS (adjusted-Wald CI), CSAT top-2-box (Wilson CI), CES % easy, star mean / Bayesian average / "
     "Wilson lower bound, net sentiment — per brand × touchpoint × source × day/ISO week/month/all, with n and a "
     "low-n flag. Only periods whose events changed are recomputed.",
 )
-def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, data_store: DataStore) -> pl.DataFrame:
+def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, data_store: DataStore):
     aggregates, recomputed, full = aggregates_incrementally(data_store.store(), scored_events)
     overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
-    context.add_output_metadata(
-        frame_metadata(
+    yield Output(
+        aggregates,
+        metadata=frame_metadata(
             overall,
             ["brand", "touchpoint", "metric", "n", "value", "ci_low", "ci_high", "low_n"],
             recomputed_periods=recomputed.height,
             full_recompute=full,
             rows_by_metric=counts_by(aggregates, "metric"),
-        )
+        ),
     )
-    return aggregates
+    yield dataset_check_result(METRICS_KEY, aggregates, AGGREGATE_SCHEMA, METRICS_UNIQUE)
 
 
 @asset(
@@ -112,20 +126,22 @@ def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, data
     ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
+    check_specs=[dataset_check_spec(DRIVERS_KEY, DRIVERS_UNIQUE)],
     description="Which touchpoints move the overall outcome: Shapley-value regression on per-touchpoint ratings "
     "(with R²) and text impact = score(all) − score(without mentions); importance × performance per brand/period.",
 )
-def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame) -> pl.DataFrame:
+def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame):
     drivers = key_drivers(scored_events)
     latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
-    context.add_output_metadata(
-        frame_metadata(
+    yield Output(
+        drivers,
+        metadata=frame_metadata(
             latest,
             ["brand", "method", "outcome", "touchpoint", "n", "importance_share", "impact", "performance", "quadrant"],
             rows_by_method=counts_by(drivers, "method"),
-        )
+        ),
     )
-    return drivers
+    yield dataset_check_result(DRIVERS_KEY, drivers, DRIVER_SCHEMA, DRIVERS_UNIQUE)
 
 
 @asset(
@@ -133,10 +149,11 @@ def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFram
     ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
+    check_specs=[dataset_check_spec(PEAKS_KEY, PEAKS_UNIQUE)],
     description="Per touchpoint: peak rate (top box with strongly positive language) and pothole rate (bottom "
     "scores or strongly negative language) with Wilson CIs, ranked, with redacted example comments.",
 )
-def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame) -> pl.DataFrame:
+def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame):
     table = peaks_potholes(scored_events)
     overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
     examples = overall.select(
@@ -145,14 +162,15 @@ def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFra
         pl.col("pothole_examples").list.first().alias("pothole_example"),
         pl.col("peak_examples").list.first().alias("peak_example"),
     )
-    context.add_output_metadata(
-        frame_metadata(
+    yield Output(
+        table,
+        metadata=frame_metadata(
             overall,
             ["brand", "touchpoint", "n", "peak_rate", "pothole_rate", "net", "rank"],
             examples=MetadataValue.md(markdown_table(examples, n=12)),
-        )
+        ),
     )
-    return table
+    yield dataset_check_result(PEAKS_KEY, table, PEAK_SCHEMA, PEAKS_UNIQUE)
 
 
 @asset(
@@ -160,20 +178,22 @@ def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFra
     ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
+    check_specs=[dataset_check_spec(JOURNEYS_KEY, JOURNEYS_UNIQUE)],
     description="Per customer (linked by customer_key, never identity): peak-end score of the journey against its "
     "plain mean (Kahneman's peak-end rule).",
 )
-def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFrame) -> pl.DataFrame:
+def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFrame):
     journeys = peak_end_journeys(scored_events)
     summary = peak_end_summary(journeys)
-    context.add_output_metadata(
-        frame_metadata(
+    yield Output(
+        journeys,
+        metadata=frame_metadata(
             journeys,
             ["brand", "n_moments", "mean_score", "peak_score", "end_score", "peak_end_score", "peak_end_gap"],
             summary=MetadataValue.md(markdown_table(summary)),
-        )
+        ),
     )
-    return journeys
+    yield dataset_check_result(JOURNEYS_KEY, journeys, JOURNEY_SCHEMA, JOURNEYS_UNIQUE)
 
 
 @asset(
@@ -182,11 +202,12 @@ def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFram
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[
+        dataset_check_spec(ALERTS_KEY, ALERTS_UNIQUE),
         AssetCheckSpec(
             "no_significant_drop",
             asset=ALERTS_KEY,
             description="No brand × touchpoint metric dropped significantly from the previous period.",
-        )
+        ),
     ],
     description="Statistically significant period-over-period drops per brand × touchpoint × metric (z test on "
     "the difference), with the numbers that triggered them.",
@@ -200,6 +221,7 @@ def cx_alerts(context: AssetExecutionContext, cx_metrics: pl.DataFrame):
             ["brand", "touchpoint", "metric", "grain", "period", "previous_value", "current_value", "z", "n_current"],
         ),
     )
+    yield dataset_check_result(ALERTS_KEY, alerts, ALERT_SCHEMA, ALERTS_UNIQUE)
     lines = alerts["message"].to_list() if alerts.height else []
     yield AssetCheckResult(
         asset_key=ALERTS_KEY,
