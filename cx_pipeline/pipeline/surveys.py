@@ -64,11 +64,20 @@ def survey_file_row(
 ) -> pl.DataFrame:
     sha = RawArchive.digest(data)
     return pl.DataFrame(
-        [{
-            "file_key": survey_file_key(sha), "file_name": file_name, "inbox_path": inbox_path, "sha256": sha,
-            "raw_key": raw_key, "bytes": len(data), "brand": rule.brand, "format": rule.format,
-            "default_touchpoint": rule.default_touchpoint, "archived_at": archived_at,
-        }],
+        [
+            {
+                "file_key": survey_file_key(sha),
+                "file_name": file_name,
+                "inbox_path": inbox_path,
+                "sha256": sha,
+                "raw_key": raw_key,
+                "bytes": len(data),
+                "brand": rule.brand,
+                "format": rule.format,
+                "default_touchpoint": rule.default_touchpoint,
+                "archived_at": archived_at,
+            }
+        ],
         schema=SURVEY_FILES_SCHEMA,
     )
 
@@ -84,9 +93,7 @@ class InboxEntry:
 def list_inbox(inbox: SurveyInbox) -> list[InboxEntry]:
     """Files waiting in the inbox folder (not its processed/ or quarantine/ subfolders)."""
     folder = Path(inbox.path)
-    return [
-        InboxEntry(survey_file_key(f.sha256), f.name, f.path, f.sha256) for f in drop_folder.list_inbox(folder)
-    ]
+    return [InboxEntry(survey_file_key(f.sha256), f.name, f.path, f.sha256) for f in drop_folder.list_inbox(folder)]
 
 
 @dataclass(frozen=True)
@@ -139,13 +146,14 @@ def quarantine_survey_file(config: SourcesConfig, archive: RawArchive, row: dict
     if config.survey_inbox is None:
         return str(row["raw_key"])
     target = Path(config.survey_inbox.path) / QUARANTINE_DIR
-    source = Path(str(row["inbox_path"]))
-    if source.is_file():
-        return str(drop_folder.quarantine_file(source, target, reason=reason))  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / str(row["file_name"])
+        copy = Path(tmp) / str(row["file_name"])  # under its original name, from the verified raw archive
         copy.write_bytes(archive.get(str(row["raw_key"])))
-        return str(drop_folder.quarantine_file(copy, target, reason=reason))  # type: ignore[arg-type]
+        where = drop_folder.quarantine_file(copy, target, reason=reason)  # type: ignore[arg-type]
+    processed = Path(str(row["inbox_path"]))
+    if processed.is_file() and PROCESSED_DIR in processed.parts:
+        processed.unlink()  # the quarantined copy replaces it: a bad file is not "processed"
+    return str(where)
 
 
 def survey_events_from_file(

@@ -1,6 +1,7 @@
 """Events group: touchpoint events parsed from the raw archive, per batch and as one analyst table."""
 
 import polars as pl
+import yaml
 from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
@@ -23,13 +24,13 @@ from cx_pipeline.defs.checks import (
     event_check_results,
     event_check_specs,
 )
-from cx_pipeline.defs.metadata import counts_by, frame_metadata
+from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import CustomerKeys, DataStore, SourcesFile
 from cx_pipeline.pipeline.events_table import build_touchpoint_events
 from cx_pipeline.pipeline.reviews import SITE_SUMMARY_SCHEMA, review_events_from_pages
 from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
-from cx_pipeline.sources import ParseError
+from cx_pipeline.sources import ParseError, ParseResult
 
 REVIEW_EVENTS_KEY = ["events", "review_events"]
 SITE_SUMMARIES_KEY = ["events", "review_site_summaries"]
@@ -39,6 +40,31 @@ TOUCHPOINT_EVENTS_KEY = ["events", "touchpoint_events"]
 EVENT_PREVIEW = ["source", "brand", "touchpoint", "metric", "score_raw", "language", "published_at", "title"]
 EVENTS_META = {"cx/schema": "touchpoint_event"}
 SUMMARY_UNIQUE = ("source_id", "kind", "name")
+
+
+def survey_question_metadata(result: ParseResult | None) -> dict[str, object]:
+    """The question registry's decisions, so an analyst can see and map what was left out."""
+    facts = next((a for a in (result.aggregates if result else []) if a.get("kind") == "survey_questions"), None)
+    if not facts:
+        return {}
+    mapped = pl.DataFrame(facts.get("mapped_questions") or [], infer_schema_length=None)
+    unmapped = facts.get("unmapped_questions") or []
+    template = yaml.safe_dump(
+        {"questions": {q["key"]: {"metric": "other", "scale": None, "touchpoint": None} for q in unmapped}},
+        allow_unicode=True,
+        sort_keys=False,
+    )
+    return {
+        "mapped_questions": MetadataValue.md(
+            markdown_table(mapped, ["key", "metric", "scale", "touchpoint", "origin", "text"], n=50)
+            if mapped.height
+            else "none"
+        ),
+        "unmapped_questions": MetadataValue.md(
+            "\n".join(f"- `{q['key']}`: {q.get('text', '')[:100]} ({q.get('reason', '')})" for q in unmapped) or "none"
+        ),
+        "question_map_template": MetadataValue.md(f"```yaml\n{template}```" if unmapped else "nothing to map"),
+    }
 
 
 @multi_asset(
@@ -158,7 +184,7 @@ def survey_events(
         )
         return
     ev = outcome.events
-    extra = outcome.metadata if hasattr(outcome, "metadata") else {}
+    extra = survey_question_metadata(outcome.result)
     yield Output(
         ev,
         metadata=frame_metadata(

@@ -1,0 +1,78 @@
+"""The survey inbox: sensor → dynamic partitions → archive/processed, and quarantine of unreadable files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import polars as pl
+import pytest
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+from cx_pipeline.definitions import build_definitions
+from cx_pipeline.defs.automation import survey_inbox_sensor
+from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS
+from cx_pipeline.storage import ParquetStore, RawArchive
+
+QUALTRICS_SAMPLE = SAMPLE_SURVEYS / "nordlys_shop_qualtrics_2025-03.csv"
+
+
+@pytest.fixture
+def inbox(tmp_path, monkeypatch):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    monkeypatch.setenv("CX_PIPELINE_INBOX", str(folder))
+    monkeypatch.delenv("CX_PIPELINE_SOURCES", raising=False)
+    return folder
+
+
+def test_sensor_requests_one_run_per_new_file_and_ignores_redrops(inbox) -> None:
+    instance = DagsterInstance.ephemeral()
+    shutil.copyfile(QUALTRICS_SAMPLE, inbox / "a.csv")
+    shutil.copyfile(QUALTRICS_SAMPLE, inbox / "same-content.csv")  # same bytes: one partition
+    result = survey_inbox_sensor(build_sensor_context(instance=instance))
+    assert isinstance(result, SensorResult)
+    keys = [r.partition_key for r in result.run_requests]
+    assert len(keys) == 1 and len(keys[0]) == 16
+    assert result.dynamic_partitions_requests[0].partition_keys == keys
+    instance.add_dynamic_partitions("survey_file", keys)
+    again = survey_inbox_sensor(build_sensor_context(instance=instance))
+    assert isinstance(again, SkipReason)
+    changed = QUALTRICS_SAMPLE.read_bytes().replace(b"R_NordlysTest0001x", b"R_NordlysTest9001x")
+    (inbox / "a.csv").write_bytes(changed)  # a changed file is a new partition
+    third = survey_inbox_sensor(build_sensor_context(instance=instance))
+    assert isinstance(third, SensorResult)
+    assert len(third.run_requests) == 1 and third.run_requests[0].partition_key not in keys
+
+
+def test_unreadable_file_is_quarantined_and_others_unaffected(inbox, tmp_path) -> None:
+    shutil.copyfile(QUALTRICS_SAMPLE, inbox / "good.csv")
+    (inbox / "broken.csv").write_bytes(b"\x00\x01\x02 not a survey export \xff\xfe")
+    data_root = tmp_path / "data"
+    defs = build_definitions(data_root=str(data_root))
+    instance = DagsterInstance.ephemeral()
+    from cx_pipeline.defs.automation import register_inbox_files
+
+    keys = register_inbox_files(instance)
+    assert len(keys) == 2
+    job = defs.resolve_job_def("ingest_survey_file")
+    outcomes = {}
+    for key in keys:
+        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        assert result.success
+        outcomes[key] = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    readable = sorted(o["file_readable"] for o in outcomes.values())
+    assert readable == [False, True]
+    quarantined = list((inbox / "quarantine").glob("*broken.csv"))
+    assert len(quarantined) == 1
+    reason = json.loads(quarantined[0].with_name(quarantined[0].name + ".reason.json").read_text(encoding="utf-8"))
+    assert reason["file"] == "broken.csv" and reason["problem"]
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == []  # both files left the inbox, none deleted
+    assert len(list((inbox / "processed").rglob("*good.csv"))) == 1
+    store = ParquetStore(str(data_root))
+    events = store.read("events/survey_events")
+    assert events is not None and events["source"].unique().to_list() == ["qualtrics"]
+    assert events.filter(pl.col("metric") == "nps").height == 29
+    files = store.read("raw/survey_files")
+    for raw_key in files["raw_key"]:
+        assert RawArchive(store).get(raw_key)  # the broken file's bytes are kept in the raw archive too
