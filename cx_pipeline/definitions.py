@@ -22,6 +22,7 @@ from cx_pipeline.defs.automation import (
     ingest_reviews_job,
     ingest_survey_file_job,
     rebuild_scored_after_ingest,
+    reparse_review_archive_job,
     survey_inbox_sensor,
 )
 from cx_pipeline.defs.io_manager import ParquetIOManager
@@ -34,7 +35,7 @@ def build_definitions(data_root: str = DATA_ROOT, sources_path: str | None = Non
     sources_path = sources_path or os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
     return Definitions(
         assets=load_assets_from_modules([raw, events, scored]),
-        jobs=[ingest_reviews_job, ingest_survey_file_job, build_scored_job],
+        jobs=[ingest_reviews_job, reparse_review_archive_job, ingest_survey_file_job, build_scored_job],
         schedules=[daily_review_schedule],
         sensors=[survey_inbox_sensor, rebuild_scored_after_ingest],
         resources={

@@ -29,6 +29,13 @@ ingest_reviews_job = define_asset_job(
     description="Crawl every configured review source into the raw archive and parse the day's pages to events.",
 )
 
+reparse_review_archive_job = define_asset_job(
+    "reparse_review_archive",
+    selection=AssetSelection.assets(["events", "review_events"], ["events", "review_site_summaries"]),
+    description="Rebuild review events from the raw archive with the current parser version, without fetching: "
+    "backfill it over the days to re-parse history after a parser change.",
+)
+
 ingest_survey_file_job = define_asset_job(
     "ingest_survey_file",
     selection=AssetSelection.assets(["raw", "survey_files"], ["events", "survey_events"]),
