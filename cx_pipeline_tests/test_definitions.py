@@ -1,0 +1,60 @@
+"""The asset graph as a snapshot: an accidental change to keys, groups, partitions or dependencies fails here."""
+
+from __future__ import annotations
+
+from cx_pipeline.definitions import defs
+
+EXPECTED = {
+    # key: (group, partitions, upstream keys)
+    "raw/review_pages": ("raw", "daily", set()),
+    "raw/survey_files": ("raw", "survey_file", set()),
+    "events/review_events": ("events", "daily", {"raw/review_pages"}),
+    "events/review_site_summaries": ("events", "daily", {"raw/review_pages"}),
+    "events/survey_events": ("events", "survey_file", {"raw/survey_files"}),
+    "events/touchpoint_events": (
+        "events",
+        None,
+        {"events/review_events", "events/survey_events", "raw/review_pages"},
+    ),
+    "scored/scored_events": ("scored", None, {"events/touchpoint_events"}),
+    "scored/cx_metrics": ("scored", None, {"scored/scored_events"}),
+    "scored/key_drivers": ("scored", None, {"scored/scored_events"}),
+    "scored/peaks_potholes": ("scored", None, {"scored/scored_events"}),
+    "scored/customer_journeys": ("scored", None, {"scored/scored_events"}),
+    "scored/cx_alerts": ("scored", None, {"scored/cx_metrics"}),
+}
+
+
+def _partitions_name(pdef) -> str | None:
+    if pdef is None:
+        return None
+    return getattr(pdef, "name", None) or "daily"
+
+
+def test_asset_graph_matches_snapshot() -> None:
+    graph = defs.resolve_asset_graph()
+    seen = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        seen[key.to_user_string()] = (
+            node.group_name,
+            _partitions_name(node.partitions_def),
+            {p.to_user_string() for p in node.parent_keys},
+        )
+    assert seen == EXPECTED
+
+
+def test_every_dataset_has_a_blocking_schema_check() -> None:
+    graph = defs.resolve_asset_graph()
+    checked = {}
+    for check_key in graph.asset_check_keys:
+        checked.setdefault(check_key.asset_key.to_user_string(), set()).add(check_key.name)
+    for asset in EXPECTED:
+        assert checked.get(asset, set()) & {"contract_schema", "dataset_schema", "contract_columns"}, asset
+
+
+def test_jobs_schedules_and_sensors_resolve() -> None:
+    jobs = {j.name for j in defs.resolve_all_job_defs()}
+    assert {"ingest_reviews", "reparse_review_archive", "ingest_survey_file", "build_scored"} <= jobs
+    assert defs.resolve_schedule_def("ingest_reviews_schedule").cron_schedule == "15 5 * * *"
+    assert {s.name for s in defs.sensors} == {"survey_inbox_sensor", "rebuild_scored_after_ingest"}
