@@ -103,3 +103,11 @@ def test_taxonomy_is_versioned_and_complete() -> None:
     assert set(touchpoints()) == {
         "overall", "website", "delivery", "customer_service", "product", "price", "returns", "store", "app", "other",
     }
+
+
+def test_batch_customer_keys_equal_single_keys_for_short_and_long_secrets() -> None:
+    values = ["ann@example.com", "trustpilot-consumer:5faa6d39", "æøå@example.dk", "x"]
+    for secret in ("s3cret", "k" * 100):  # RFC 2104: secrets longer than a block are hashed first
+        keyer = CustomerKeyer(secret)
+        assert keyer.keys(values) == [keyer.key(v) for v in values]
+        assert keyer.keys(values)[0] == hmac.new(secret.encode(), b"ann@example.com", hashlib.sha256).hexdigest()[:32]

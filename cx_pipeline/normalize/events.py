@@ -37,9 +37,12 @@ def _hash_concat(columns: list[pl.Expr], name: str) -> pl.Expr:
 
 
 def _customer_keys(refs: pl.Series, keyer: CustomerKeyer) -> pl.Series:
-    uniques = refs.drop_nulls().unique().to_list()
-    mapping = {u: keyer.key(u) for u in uniques}
-    return refs.replace_strict(mapping, default=None, return_dtype=pl.String)
+    """Keyed hash per distinct identifier (normalized in polars, hashed once each), mapped back to rows."""
+    norm = refs.str.strip_chars().str.to_lowercase()
+    norm = norm.set(norm == "", None)  # type: ignore[arg-type]
+    uniques = norm.drop_nulls().unique()
+    lookup = pl.DataFrame({"_ref": uniques, "_key": pl.Series(keyer.keys(uniques.to_list()), dtype=pl.String)})
+    return norm.to_frame("_ref").join(lookup, on="_ref", how="left", maintain_order="left")["_key"]
 
 
 def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -> pl.DataFrame:

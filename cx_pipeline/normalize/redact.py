@@ -11,6 +11,8 @@ EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 # Eight or more digits with optional separators; shorter numbers (prices, years, order counts) stay.
 PHONE_PATTERN = r"(?:\+|00)?\(?\d{1,4}\)?(?:[ \-.]?\d){7,13}"
 IPV4_PATTERN = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
+# polars (Rust regex): an ASCII word boundary; the Unicode one is ~20x slower on long Nordic texts
+_IPV4_POLARS = r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?-u:\b)"
 
 EMAIL_MASK = "[email]"
 PHONE_MASK = "[phone]"
@@ -18,7 +20,7 @@ IP_MASK = "[ip]"
 
 _email = re.compile(EMAIL_PATTERN)
 _phone = re.compile(PHONE_PATTERN)
-_ip = re.compile(IPV4_PATTERN)
+_ip = re.compile(IPV4_PATTERN, re.ASCII)
 
 
 def redact_text(text: str | None) -> str | None:
@@ -30,8 +32,10 @@ def redact_text(text: str | None) -> str | None:
 
 
 def redact_expr(expr: pl.Expr) -> pl.Expr:
+    """Vectorized redaction; the e-mail regex only runs on texts that contain an '@'."""
+    emails = pl.when(expr.str.contains("@", literal=True)).then(expr.str.replace_all(EMAIL_PATTERN, EMAIL_MASK))
     return (
-        expr.str.replace_all(EMAIL_PATTERN, EMAIL_MASK)
-        .str.replace_all(IPV4_PATTERN, IP_MASK)
+        emails.otherwise(expr)
+        .str.replace_all(_IPV4_POLARS, IP_MASK)
         .str.replace_all(PHONE_PATTERN, PHONE_MASK)
     )
