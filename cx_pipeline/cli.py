@@ -18,6 +18,7 @@ from cx_pipeline.contract.event_schema import data_dictionary_markdown
 from cx_pipeline.contract.identity import HASH_SECRET_ENV, CustomerKeyer
 
 DICTIONARY_PATH = Path(__file__).resolve().parent.parent / "docs" / "data_dictionary.md"
+DATASETS_PATH = DICTIONARY_PATH.with_name("datasets.md")
 
 
 def _keyer_from_env(stderr: Any) -> CustomerKeyer:
@@ -106,16 +107,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_dictionary(args: argparse.Namespace) -> int:
-    text = data_dictionary_markdown()
+    from cx_pipeline.pipeline.dataset_catalog import catalog_markdown
+
+    docs = {DICTIONARY_PATH: data_dictionary_markdown(), DATASETS_PATH: catalog_markdown()}
     if args.check:
-        current = DICTIONARY_PATH.read_text(encoding="utf-8") if DICTIONARY_PATH.exists() else ""
-        if current != text:
-            print(f"{DICTIONARY_PATH} is out of date: run `cx-pipeline dictionary`", file=sys.stderr)
-            return 1
-        return 0
-    DICTIONARY_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DICTIONARY_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {DICTIONARY_PATH}")
+        stale = [p for p, text in docs.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+        for p in stale:
+            print(f"{p} is out of date: run `cx-pipeline dictionary`", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in docs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 
@@ -156,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.set_defaults(func=cmd_score)
 
-    d = sub.add_parser("dictionary", help="regenerate docs/data_dictionary.md from the event schema")
+    d = sub.add_parser("dictionary", help="regenerate docs/data_dictionary.md and docs/datasets.md from the schemas")
     d.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing")
     d.set_defaults(func=cmd_dictionary)
 

@@ -49,6 +49,13 @@ def test_timestamps_are_tz_aware_utc() -> None:
     assert all(f.type.tz == "UTC" for f in ts)
 
 
+def test_docs_dataset_catalog_is_current() -> None:
+    from cx_pipeline.pipeline.dataset_catalog import catalog_markdown
+
+    doc = (REPO_ROOT / "docs" / "datasets.md").read_text(encoding="utf-8")
+    assert doc == catalog_markdown(), "docs/datasets.md is stale: run `cx-pipeline dictionary`"
+
+
 def test_docs_data_dictionary_matches_schema() -> None:
     doc = (REPO_ROOT / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
     assert doc == data_dictionary_markdown(), "docs/data_dictionary.md is stale: run `cx-pipeline dictionary`"

@@ -1,0 +1,152 @@
+"""Every dataset the pipeline writes, with its layout and schema, from the schemas the code declares.
+
+``docs/datasets.md`` is generated from this catalog (``cx-pipeline dictionary``) and a test fails
+when it is stale, so the docs cannot drift from what the assets write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from cx_pipeline.pipeline.reviews import RAW_PAGES_SCHEMA, SITE_SUMMARY_SCHEMA
+from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA
+from cx_pipeline.scoring import AGGREGATE_SCHEMA, ALERT_SCHEMA, DRIVER_SCHEMA, JOURNEY_SCHEMA, PEAK_SCHEMA
+from cx_pipeline.scoring.text import SCORED_TEXT_COLUMNS
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: str
+    layout: str
+    what: str
+    schema: dict[str, pl.DataType] | None  # None: the touchpoint-event contract
+    extra_descriptions: dict[str, str] | None = None
+
+
+RAW_PAGES_NOTES = {
+    "source_id": "Review source id from the sources file.",
+    "page_no": "Position of the page in this crawl (1-based).",
+    "requested_url": "URL asked for (with forced parameters such as languages=all).",
+    "final_url": "URL after redirects (only to configured hosts).",
+    "status": "HTTP status; null when no response arrived.",
+    "outcome": "ok, not_modified (304), blocked, changed, superseded or error.",
+    "reason": "Why a page is blocked/changed/failed, in words.",
+    "raw_key": "Key of the archived body under raw/blobs (kept for blocked pages too).",
+    "etag": "ETag for the next conditional request.",
+    "last_modified": "Last-Modified for the next conditional request.",
+    "record_count": "Reviews the page listed.",
+    "language_filter": "Language filter the page says it applied (must be 'all' on Trustpilot).",
+    "crawl_started_at": "Start of the crawl this page belongs to (UTC).",
+    "stop_reason": "Why the crawl stopped: last_page, max_pages, known_reached, blocked, changed, failed.",
+}
+SUMMARY_NOTES = {
+    "kind": "business_unit (Trustpilot) or aggregate_rating (schema.org).",
+    "rating_value": "TrustScore or AggregateRating ratingValue.",
+    "rating_count": "Number of reviews/ratings the page states.",
+    "stars_1": "Star histogram (Trustpilot), count of 1-star reviews; stars_2..stars_5 likewise.",
+}
+SURVEY_FILE_NOTES = {
+    "file_key": "Partition key: first 16 hex of the file's SHA-256.",
+    "inbox_path": "Where the file is now (processed/ after archiving).",
+    "format": "Format from the inbox rules, or auto (detected from content).",
+    "archived_at": "When the file was taken from the inbox (UTC); the events' ingested_at.",
+}
+
+CATALOG: tuple[Dataset, ...] = (
+    Dataset(
+        "raw/blobs/", "`<sha256[:2]>/<sha256>.gz`", "Every fetched page and dropped file, exactly as received.", {}
+    ),
+    Dataset(
+        "raw/review_pages",
+        "`day=YYYY-MM-DD/`",
+        "One row per page fetched by the day's crawl.",
+        RAW_PAGES_SCHEMA,
+        RAW_PAGES_NOTES,
+    ),
+    Dataset(
+        "raw/survey_files",
+        "`file=<sha256[:16]>/`",
+        "One row per survey export taken from the inbox.",
+        SURVEY_FILES_SCHEMA,
+    ),
+    Dataset("events/review_events", "`day=YYYY-MM-DD/`", "Touchpoint events from the day's review pages.", None),
+    Dataset(
+        "events/review_site_summaries",
+        "`day=YYYY-MM-DD/`",
+        "TrustScore / AggregateRating snapshot per source and fetch.",
+        SITE_SUMMARY_SCHEMA,
+    ),
+    Dataset("events/survey_events", "`file=<sha256[:16]>/`", "Touchpoint events from one survey export.", None),
+    Dataset(
+        "events/touchpoint_events",
+        "`source=<source>/`",
+        "The analyst table: every event once (latest version), removed reviews marked.",
+        None,
+    ),
+    Dataset(
+        "scored/scored_events",
+        "`source=<source>/`",
+        "touchpoint_events plus the text-scoring columns below.",
+        {name: dtype for name, (dtype, _) in SCORED_TEXT_COLUMNS.items()},
+        {name: desc for name, (_, desc) in SCORED_TEXT_COLUMNS.items()},
+    ),
+    Dataset(
+        "scored/cx_metrics",
+        "one file",
+        "NPS/CSAT/CES/stars/rating/sentiment per brand × touchpoint × source × "
+        "period (day, ISO week, month, all) with n, CI and low-n flag.",
+        AGGREGATE_SCHEMA,
+    ),
+    Dataset(
+        "scored/key_drivers",
+        "one file",
+        "Shapley regression and text-impact drivers per brand and period.",
+        DRIVER_SCHEMA,
+    ),
+    Dataset(
+        "scored/peaks_potholes",
+        "one file",
+        "Peak and pothole rates per touchpoint with Wilson CIs and examples.",
+        PEAK_SCHEMA,
+    ),
+    Dataset(
+        "scored/customer_journeys",
+        "one file",
+        "Peak-end score per customer journey (keyed hash, no identity).",
+        JOURNEY_SCHEMA,
+    ),
+    Dataset(
+        "scored/cx_alerts",
+        "one file",
+        "Significant period-over-period drops with the numbers behind them.",
+        ALERT_SCHEMA,
+    ),
+)
+
+
+def catalog_markdown() -> str:
+    lines = [
+        "# Datasets",
+        "",
+        "Generated from the schemas declared in the code by `cx-pipeline dictionary`; a test fails when this file "
+        "is stale. Paths are relative to the data root (`CX_PIPELINE_DATA_ROOT`). Partition columns are folder "
+        "names (Hive style); the touchpoint-event columns are described in [data_dictionary.md](data_dictionary.md).",
+        "",
+    ]
+    for ds in CATALOG:
+        lines += [f"## `{ds.path}`", "", f"{ds.what} Layout: {ds.layout}.", ""]
+        if ds.schema is None:
+            lines += ["Columns: the touchpoint-event contract (see data_dictionary.md).", ""]
+            continue
+        if not ds.schema:
+            continue
+        if ds.path == "scored/scored_events":
+            lines += ["Columns: the touchpoint-event contract, plus:", ""]
+        lines += ["| column | type | description |", "|---|---|---|"]
+        for name, dtype in ds.schema.items():
+            desc = (ds.extra_descriptions or {}).get(name, "")
+            lines.append(f"| `{name}` | `{dtype}` | {desc} |")
+        lines.append("")
+    return "\n".join(lines)
