@@ -76,3 +76,36 @@ def test_unreadable_file_is_quarantined_and_others_unaffected(inbox, tmp_path) -
     files = store.read("raw/survey_files")
     for raw_key in files["raw_key"]:
         assert RawArchive(store).get(raw_key)  # the broken file's bytes are kept in the raw archive too
+
+
+@pytest.mark.conformance
+def test_every_shared_survey_export_through_the_sensor_path(inbox, tmp_path) -> None:
+    from cx_pipeline.contract.identity import CustomerKeyer
+    from cx_pipeline.defs.automation import register_inbox_files
+    from cx_pipeline.pipeline.parse_files import parse_bytes
+
+    from .conftest import shared_fixture_dir
+
+    exports = sorted(p for p in shared_fixture_dir("survey_exports").iterdir() if p.is_file())
+    for p in exports:  # copied into a temp inbox for this test only, never into the repo
+        shutil.copyfile(p, inbox / p.name)
+    defs = build_definitions(data_root=str(tmp_path / "data"))
+    instance = DagsterInstance.ephemeral()
+    keys = register_inbox_files(instance)
+    assert len(keys) == len(exports)
+    job = defs.resolve_job_def("ingest_survey_file")
+    for key in keys:
+        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        assert result.success, key
+        failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+        assert failed == [], (key, failed)
+    store = ParquetStore(str(tmp_path / "data"))
+    files = store.read("raw/survey_files")
+    events = store.read("events/survey_events")
+    keyer = CustomerKeyer("test")
+    for p in exports:
+        row = files.filter(pl.col("file_name") == p.name).row(0, named=True)
+        direct = parse_bytes(p.read_bytes(), location=str(p), keyer=keyer, brand="Nordlys Shop")
+        stored = events.filter(pl.col("raw_ref").str.starts_with(row["raw_key"]))
+        assert stored.height == direct.events.height, p.name
+        assert sorted(stored["event_id"].to_list()) == sorted(direct.events["event_id"].to_list()), p.name
