@@ -22,6 +22,7 @@ EXPECTED = {
     "scored/peaks_potholes": ("scored", None, {"scored/scored_events"}),
     "scored/customer_journeys": ("scored", None, {"scored/scored_events"}),
     "scored/cx_alerts": ("scored", None, {"scored/cx_metrics"}),
+    "scored/reply_latency": ("scored", None, {"scored/scored_events"}),
 }
 
 

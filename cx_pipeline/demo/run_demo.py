@@ -81,6 +81,7 @@ def print_summary(data_root: Path) -> None:
         "scored/key_drivers",
         "scored/peaks_potholes",
         "scored/customer_journeys",
+        "scored/reply_latency",
         "scored/cx_alerts",
     ):
         files = store.parquet_files(dataset)

@@ -13,6 +13,7 @@ import polars as pl
 from cx_pipeline.pipeline.reviews import RAW_PAGES_SCHEMA, SITE_SUMMARY_SCHEMA
 from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, ALERT_SCHEMA, DRIVER_SCHEMA, JOURNEY_SCHEMA, PEAK_SCHEMA
+from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA
 from cx_pipeline.scoring.text import SCORED_TEXT_COLUMNS
 
 
@@ -116,6 +117,12 @@ CATALOG: tuple[Dataset, ...] = (
         "one file",
         "Peak-end score per customer journey (keyed hash, no identity).",
         JOURNEY_SCHEMA,
+    ),
+    Dataset(
+        "scored/reply_latency",
+        "one file",
+        "Reply rate (Wilson CI) and hours to reply for public reviews, per brand × source × period.",
+        REPLY_SCHEMA,
     ),
     Dataset(
         "scored/cx_alerts",

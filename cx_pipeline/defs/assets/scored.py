@@ -33,6 +33,7 @@ from cx_pipeline.scoring import (
     peaks_potholes,
     significant_drops,
 )
+from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA, reply_latency
 from cx_pipeline.scoring.text import score_text
 
 SCORED_EVENTS_KEY = ["scored", "scored_events"]
@@ -41,11 +42,13 @@ DRIVERS_KEY = ["scored", "key_drivers"]
 PEAKS_KEY = ["scored", "peaks_potholes"]
 JOURNEYS_KEY = ["scored", "customer_journeys"]
 ALERTS_KEY = ["scored", "cx_alerts"]
+REPLIES_KEY = ["scored", "reply_latency"]
 
 METRICS_UNIQUE = ("brand", "touchpoint", "source", "grain", "period", "metric")
 DRIVERS_UNIQUE = ("brand", "grain", "period", "method", "outcome", "touchpoint")
 PEAKS_UNIQUE = ("brand", "grain", "period", "touchpoint")
 JOURNEYS_UNIQUE = ("brand", "customer_key")
+REPLIES_UNIQUE = ("brand", "source", "grain", "period")
 ALERTS_UNIQUE = ("brand", "touchpoint", "source", "metric", "grain", "period")
 
 DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
@@ -230,3 +233,24 @@ def cx_alerts(context: AssetExecutionContext, cx_metrics: pl.DataFrame):
         severity=AssetCheckSeverity.WARN,
         metadata={"alerts": len(lines), "drops": MetadataValue.md("\n".join(f"- {m}" for m in lines[:50]) or "none")},
     )
+
+
+@asset(
+    key=REPLIES_KEY,
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    check_specs=[dataset_check_spec(REPLIES_KEY, REPLIES_UNIQUE)],
+    description="Company replies to public reviews as a customer-service touchpoint: reply rate (Wilson CI) and "
+    "median / p90 / mean hours to reply, per brand × source × month and overall.",
+)
+def reply_latency_table(context: AssetExecutionContext, scored_events: pl.LazyFrame):
+    table = reply_latency(scored_events)
+    yield Output(
+        table,
+        metadata=frame_metadata(
+            table.filter(pl.col("grain") == "all"),
+            ["brand", "source", "reviews", "reply_rate", "reply_rate_ci_low", "reply_rate_ci_high", "median_hours"],
+        ),
+    )
+    yield dataset_check_result(REPLIES_KEY, table, REPLY_SCHEMA, REPLIES_UNIQUE)

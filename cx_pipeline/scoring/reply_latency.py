@@ -1,0 +1,78 @@
+"""Company replies to public reviews as a customer-service touchpoint: reply rate and reply latency.
+
+How fast (and whether) a company answers a public review is customer service the whole market can see.
+Per brand × source × period (of the review's publication): the share of reviews with a reply (Wilson CI),
+and the median / 90th-percentile / mean hours from publication to reply, each with its n. Reviews removed
+from their source are left out; a reply dated before its review (clock skew on the site) counts as 0 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from cx_pipeline.scoring.aggregates import with_periods
+from cx_pipeline.scoring.metrics import Z_95, wilson_expr
+
+REPLY_SCHEMA: dict[str, pl.DataType] = {
+    "brand": pl.String(),
+    "source": pl.String(),
+    "grain": pl.String(),
+    "period": pl.String(),
+    "period_start": pl.Date(),
+    "touchpoint": pl.String(),
+    "reviews": pl.Int64(),
+    "replied": pl.Int64(),
+    "reply_rate": pl.Float64(),
+    "reply_rate_ci_low": pl.Float64(),
+    "reply_rate_ci_high": pl.Float64(),
+    "median_hours": pl.Float64(),
+    "p90_hours": pl.Float64(),
+    "mean_hours": pl.Float64(),
+    "low_n": pl.Boolean(),
+}
+
+
+def reply_latency(
+    events: pl.LazyFrame | pl.DataFrame,
+    *,
+    periods: Sequence[str] = ("month", "all"),
+    z: float = Z_95,
+    low_n_threshold: int = 30,
+) -> pl.DataFrame:
+    """Reply rate and latency per brand × source × period, one review counted once (by record_id)."""
+    lf = events.lazy()
+    reviews = (
+        lf.filter((pl.col("source_kind") == "review") & ~pl.col("is_removed") & pl.col("published_at").is_not_null())
+        .group_by("brand", "source", "record_id")
+        .agg(pl.col("published_at").first(), pl.col("replied_at").drop_nulls().first())
+        .with_columns(
+            _ts=pl.col("published_at"),
+            hours=pl.when(pl.col("replied_at").is_not_null()).then(
+                ((pl.col("replied_at") - pl.col("published_at")).dt.total_seconds() / 3600.0).clip(lower_bound=0.0)
+            ),
+        )
+    )
+    grouped = (
+        with_periods(reviews, periods)
+        .group_by("brand", "source", "grain", "period", "period_start")
+        .agg(
+            reviews=pl.len(),
+            replied=pl.col("hours").is_not_null().sum().cast(pl.Int64),
+            median_hours=pl.col("hours").median(),
+            p90_hours=pl.col("hours").quantile(0.9, interpolation="linear"),
+            mean_hours=pl.col("hours").mean(),
+        )
+    )
+    low, high = wilson_expr(pl.col("replied").cast(pl.Float64), pl.col("reviews").cast(pl.Float64), z)
+    out = grouped.with_columns(
+        touchpoint=pl.lit("customer_service"),
+        reply_rate=pl.col("replied") / pl.col("reviews"),
+        reply_rate_ci_low=low,
+        reply_rate_ci_high=high,
+        low_n=pl.col("reviews") < low_n_threshold,
+    ).collect()
+    return out.select([pl.col(c).cast(t) for c, t in REPLY_SCHEMA.items()]).sort(
+        "brand", "source", "grain", "period_start", "period", nulls_last=False
+    )
