@@ -56,6 +56,9 @@ def parse_dates(
     n = s.drop_nulls().len()
     if n == 0:
         return DateResult(pl.Series(values.name, [None] * len(values), dtype=UTC_DT), "empty", None)
+    fast = _plain_iso(s, values.name, n, tz)
+    if fast is not None:
+        return DateResult(fast, "iso", None)
     frame = pl.DataFrame({"s": s})
     iso = frame.select(pl.col("s").str.extract_groups(_ISO)).unnest("s")
     iso.columns = ["y", "m", "d", "H", "M", "S", "f", "off"]
@@ -190,3 +193,22 @@ def parse_dates(
         .to_series()
     )
     return DateResult(out.cast(UTC_DT), order, note)
+
+
+#: the layout nearly every export uses; always a valid date for the general path when strptime accepts it
+_PLAIN_ISO = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:[0-5]\d$"
+
+
+def _plain_iso(s: pl.Series, name: str | None, n: int, tz: str | None) -> pl.Series | None:
+    """Fast path for a column of only ``YYYY-MM-DD HH:MM:SS`` values (one strptime instead of regex groups);
+    None when any value needs the general path (other layouts, offsets, invalid dates → its errors)."""
+    if not s.str.contains(_PLAIN_ISO).fill_null(True).all():
+        return None
+    local = s.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+    if local.null_count() != len(s) - n:
+        return None
+    if tz:
+        zoned = local.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    else:
+        zoned = local.dt.replace_time_zone("UTC")
+    return zoned.alias(name or "date").cast(UTC_DT)

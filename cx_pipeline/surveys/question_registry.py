@@ -209,6 +209,20 @@ def normalize_label(value: str) -> str:
     return re.sub(r"\s+", " ", value.replace("\u2019", "'")).strip().lower()
 
 
+#: printable ASCII + Latin-1 letters: the only whitespace is ' ' and polars lower-cases exactly like str.lower
+_PLAIN_LABEL = r"^[ -~\u00c0-\u00ff]*$"
+
+
+def normalize_labels(values: pl.Series) -> pl.Series:
+    """``normalize_label`` of every value: columnar for plain text, per value only for the rest."""
+    plain = values.str.contains(_PLAIN_LABEL)
+    fast = values.filter(plain).str.replace_all(" +", " ").str.strip_chars(" ").str.to_lowercase()
+    other = values.filter(~plain)
+    if other.len():
+        fast = pl.concat([fast, other.map_elements(normalize_label, return_dtype=pl.String)])
+    return fast
+
+
 @dataclass(frozen=True)
 class QuestionSpec:
     """One question column and what it measures. ``metric='other'`` means: not emitted."""
@@ -312,25 +326,40 @@ class ColumnStats:
 
 
 def column_stats(values: pl.Series) -> ColumnStats:
-    s = values.cast(pl.String).str.strip_chars().replace("", None).drop_nulls()
-    if s.len() == 0:
+    """Stats from the column's distinct answers and their counts: per-row work is one hash aggregation."""
+    raw = values.cast(pl.String)
+    counts = (
+        raw.value_counts(name="__n")
+        .select(pl.col(raw.name).str.strip_chars().replace("", None).alias("v"), pl.col("__n"))
+        .filter(pl.col("v").is_not_null())
+        .group_by("v")
+        .agg(pl.col("__n").sum())
+    )
+    if counts.height == 0:
         return ColumnStats(0, 0, 0.0, None, None, (), 0.0, 0)
-    nums = leading_number(s)
-    numeric = nums.drop_nulls()
-    labels = s.filter(nums.is_null()).map_elements(normalize_label, return_dtype=pl.String).unique().sort()
-    distinct = s.n_unique()
-    words = s.str.count_matches(r"\S+").mean() or 0.0
-    vocab = s.head(5000).str.split(", ").explode().n_unique()
+    counts = counts.with_columns(num=leading_number(pl.col("v")), words=pl.col("v").str.count_matches(r"\S+"))
+    non_empty = int(counts["__n"].sum())
+    numeric = counts.filter(pl.col("num").is_not_null())
+    labels = normalize_labels(counts.filter(pl.col("num").is_null())["v"]).unique().sort()
+    words = int((counts["words"].cast(pl.Int64) * counts["__n"]).sum()) / non_empty
+    head = raw.head(_VOCAB_HEAD_SCAN)
+    head = head.str.strip_chars().replace("", None).drop_nulls()
+    if head.len() < 5000 and raw.len() > _VOCAB_HEAD_SCAN:
+        head = raw.str.strip_chars().replace("", None).drop_nulls()
+    vocab = head.head(5000).str.split(", ").explode().n_unique()
     return ColumnStats(
-        non_empty=s.len(),
-        distinct=distinct,
-        numeric_share=numeric.len() / s.len(),
-        num_min=float(numeric.min()) if numeric.len() else None,  # type: ignore[arg-type]
-        num_max=float(numeric.max()) if numeric.len() else None,  # type: ignore[arg-type]
+        non_empty=non_empty,
+        distinct=counts.height,
+        numeric_share=int(numeric["__n"].sum()) / non_empty,
+        num_min=float(numeric["num"].min()) if numeric.height else None,  # type: ignore[arg-type]
+        num_max=float(numeric["num"].max()) if numeric.height else None,  # type: ignore[arg-type]
         sample=tuple(labels.head(60).to_list()),
         mean_words=float(words),
         multi_select_vocab=vocab,
     )
+
+
+_VOCAB_HEAD_SCAN = 20_000
 
 
 def leading_number(s: pl.Series | pl.Expr) -> Any:

@@ -158,25 +158,42 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     _validate_nps_groups(layout, specs, warnings)
     scored = [s for s in mapped if s.metric != "comment"]
     comments = [s for s in mapped if s.metric == "comment"]
-    text = _comment_text(data, comments)
-    long = _scored_long(data, scored, location, warnings)
-    base = base.with_columns(text=text)
-    if long.height:
-        measures = long.join(base, on="__row", how="left")
-    else:
-        measures = pl.DataFrame(schema={"__row": pl.Int64, "__key": pl.String, "score_raw": pl.Float64})
-        measures = measures.join(base, on="__row", how="left")
-    answered_rows = long.select("__row").unique() if long.height else pl.DataFrame(schema={"__row": pl.Int64})
-    comment_only = base.filter(pl.col("text").is_not_null()).join(answered_rows, on="__row", how="anti")
-    specs_frame = pl.DataFrame(
+    base = base.with_columns(text=_comment_text(data, comments))
+    long = _scored_long(data, scored, location, warnings)  # __row, __spec (index into scored), __key, score_raw
+    # measures in (row, key) order: sort small integer codes, then gather the per-response and per-question
+    # attributes once (no 3M-row string joins or string sort)
+    keyset = sorted({s.key for s in scored} | {"comment"})
+    rank = {k: i for i, k in enumerate(keyset)}
+    comment_spec = len(scored)
+    comment_only = base.filter(pl.col("text").is_not_null() & ~pl.col("__row").is_in(long["__row"].unique().implode()))
+    order = pl.concat(
+        [
+            long.select(
+                pl.col("__row"),
+                pl.col("__spec"),
+                pl.col("score_raw"),
+                pl.col("__spec")
+                .replace_strict(list(range(len(scored))), [rank[s.key] for s in scored], return_dtype=pl.UInt32)
+                .alias("__rank"),
+            ),
+            comment_only.select(
+                pl.col("__row"),
+                pl.lit(comment_spec, pl.UInt32).alias("__spec"),
+                pl.lit(None, pl.Float64).alias("score_raw"),
+                pl.lit(rank["comment"], pl.UInt32).alias("__rank"),
+            ),
+        ]
+    ).sort(pl.col("__row") * len(keyset) + pl.col("__rank"))  # = by (row, key), as one integer
+    del long, comment_only
+    comment_tp = next((s.touchpoint for s in comments if s.touchpoint), None)
+    question = pl.DataFrame(
         {
-            "__key": [s.key for s in scored],
-            "metric": [s.metric for s in scored],
-            "touchpoint": [s.touchpoint for s in scored],
-            "scale_min": [s.scale_min for s in scored],
-            "scale_max": [s.scale_max for s in scored],
-            "higher_is_better": [s.higher_is_better for s in scored],
-            "__col": [s.column for s in scored],
+            "__key": [s.key for s in scored] + ["comment"],
+            "metric": [s.metric for s in scored] + ["comment"],
+            "touchpoint": [s.touchpoint for s in scored] + [comment_tp],
+            "scale_min": [s.scale_min for s in scored] + [None],
+            "scale_max": [s.scale_max for s in scored] + [None],
+            "higher_is_better": [s.higher_is_better for s in scored] + [None],
         },
         schema={
             "__key": pl.String,
@@ -185,28 +202,26 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
             "scale_min": pl.Float64,
             "scale_max": pl.Float64,
             "higher_is_better": pl.Boolean,
-            "__col": pl.String,
         },
     )
-    measures = measures.join(specs_frame, on="__key", how="left")
-    comment_tp = next((s.touchpoint for s in comments if s.touchpoint), None)
-    comment_rows = comment_only.with_columns(
-        __key=pl.lit("comment"),
-        score_raw=pl.lit(None, pl.Float64),
-        metric=pl.lit("comment"),
-        touchpoint=pl.lit(comment_tp, pl.String),
-        scale_min=pl.lit(None, pl.Float64),
-        scale_max=pl.lit(None, pl.Float64),
-        higher_is_better=pl.lit(None, pl.Boolean),
-        __col=pl.lit(None, pl.String),
+    if base["__row"].is_sorted():
+        pos = base["__row"].search_sorted(order["__row"])
+        per_response = base.select(pl.all().gather(pos))
+    else:
+        per_response = order.select("__row").join(base, on="__row", how="left", maintain_order="left")
+        pos = None
+    allm = pl.concat(
+        [
+            order.select("__row", "score_raw"),
+            per_response.drop("__row"),
+            question.select(pl.all().gather(order["__spec"])),
+        ],
+        how="horizontal",
     )
-    allm = pl.concat([measures.select(comment_rows.columns), comment_rows], how="vertical_relaxed")
-    out = allm.sort("__row", "__key").select(
+    del order, per_response
+    out = allm.select(
         pl.col("native_id"),
-        pl.when(pl.col("__key") == "comment")
-        .then(pl.format("row={};col=comment", pl.col("__row")))
-        .otherwise(pl.format("row={};col={}", pl.col("__row"), pl.col("__key")))
-        .alias("position"),
+        pl.format("row={};col={}", pl.col("__row"), pl.col("__key")).alias("position"),
         pl.col("__key").alias("measure_key"),
         pl.col("metric"),
         pl.col("touchpoint"),
@@ -226,8 +241,15 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         pl.lit(None, pl.String).alias("country"),
         pl.col("customer_ref"),
     )
+    del allm
     out = out.cast(MEASURE_SCHEMA)  # type: ignore[arg-type]
-    responses = out.select("native_id").n_unique() if out.height else 0
+    # native_id is a function of the response row: count distinct ids over distinct rows, not all measures
+    if not out.height:
+        responses = 0
+    elif pos is not None:
+        responses = base["native_id"].gather(pos.unique()).n_unique()
+    else:
+        responses = out.select("native_id").n_unique()
     empty_reason = None
     if out.height == 0:
         empty_reason = (
@@ -315,40 +337,76 @@ def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) ->
 
 
 def _scored_long(data: pl.DataFrame, specs: list[QuestionSpec], location: str, warnings: list[str]) -> pl.DataFrame:
-    """Wide answers → long (row, key, score): labels mapped, no-basis → null, out-of-scale reported."""
-    schema = {"__row": pl.Int64, "__key": pl.String, "score_raw": pl.Float64}
+    """Wide answers → long (row, spec index, key, score): labels mapped, no-basis → null, out-of-scale reported.
+
+    Each column's distinct answers are scored once (labels, no-basis codes, leading numbers, scale checks)
+    and joined back to its rows, so per-row work is one hash lookup; rows come out question by question in
+    ``specs`` order, each in data order."""
+    schema = {"__row": pl.Int64, "__spec": pl.UInt32, "__key": pl.String, "score_raw": pl.Float64}
     if not specs:
         return pl.DataFrame(schema=schema)
-    rename = {s.column: s.key for s in specs}
-    long = (
-        data.select(["__row", *rename])
-        .rename(rename)
-        .unpivot(index="__row", variable_name="__key", value_name="__v")
-        .with_columns(pl.col("__v").str.strip_chars().replace("", None))
+    parts: list[pl.DataFrame] = []
+    bad: dict[str, list[Any]] = {"__unreadable": [0, None], "__outside": [0, None]}
+    nb = 0
+    for i, spec in enumerate(specs):
+        answers = _score_answers(data[spec.column], spec)
+        rows = data.select(pl.col("__row"), pl.col(spec.column).alias("__raw")).join(
+            answers, on="__raw", how="inner", maintain_order="left"
+        )
+        for flag, tally in bad.items():
+            flagged = rows.filter(pl.col(flag))
+            if flagged.height:
+                tally[0] += flagged.height
+                if tally[1] is None:
+                    tally[1] = (flagged["__row"][0], spec.key, flagged["__v"][0])
+        nb += int(rows["__nobasis"].sum())
+        parts.append(
+            rows.filter(pl.col("__keep")).select(
+                pl.col("__row"),
+                pl.lit(i, pl.UInt32).alias("__spec"),
+                pl.lit(spec.key, pl.String).alias("__key"),
+                pl.col("score_raw"),
+            )
+        )
+    for flag, what in (
+        ("__unreadable", "is neither a number nor a known answer label"),
+        ("__outside", "is outside the question's scale"),
+    ):
+        count, first = bad[flag]
+        if count:
+            warnings.append(
+                f"{count} answer(s) skipped: e.g. data row {first[0]}, column {first[1]!r}: {first[2][:60]!r} {what}"
+            )
+    if nb:
+        warnings.append(
+            f"{nb} 'no basis for evaluation' answer(s) (negative codes / don't know) kept with a null score"
+        )
+    return pl.concat(parts).cast(schema)  # type: ignore[arg-type]
+
+
+def _score_answers(values: pl.Series, spec: QuestionSpec) -> pl.DataFrame:
+    """Per distinct raw answer of one question: the stripped answer, its score and what to do with it."""
+    labels = pl.DataFrame(
+        {"__norm": list(spec.labels), "__lv": [float(v) for v in spec.labels.values()]},
+        schema={"__norm": pl.String, "__lv": pl.Float64},
+    )
+    nobasis = pl.DataFrame({"__norm": list(spec.no_basis)}, schema={"__norm": pl.String}).with_columns(
+        __nb=pl.lit(True)
+    )
+    answers = (
+        pl.DataFrame({"__raw": values.unique()})
+        .with_columns(__v=pl.col("__raw").str.strip_chars().replace("", None))
         .filter(pl.col("__v").is_not_null())
         .with_columns(
             __norm=pl.col("__v").str.to_lowercase().str.replace_all(r"\s+", " ").str.replace_all("\u2019", "'")
         )
-    )
-    label_rows = [(s.key, lab, float(v)) for s in specs for lab, v in s.labels.items()]
-    nobasis_rows = [(s.key, lab) for s in specs for lab in s.no_basis]
-    labels = pl.DataFrame(
-        label_rows, schema={"__key": pl.String, "__norm": pl.String, "__lv": pl.Float64}, orient="row"
-    )
-    nobasis = pl.DataFrame(
-        nobasis_rows,
-        schema={"__key": pl.String, "__norm": pl.String},
-        orient="row",
-    ).with_columns(__nb=pl.lit(True))
-    bounds = pl.DataFrame(
-        {"__key": [s.key for s in specs], "__min": [s.scale_min for s in specs], "__max": [s.scale_max for s in specs]},
-        schema={"__key": pl.String, "__min": pl.Float64, "__max": pl.Float64},
-    )
-    long = (
-        long.join(labels, on=["__key", "__norm"], how="left")
-        .join(nobasis, on=["__key", "__norm"], how="left")
-        .join(bounds, on="__key", how="left")
-        .with_columns(__num=leading_number(pl.col("__v")))
+        .join(labels, on="__norm", how="left")
+        .join(nobasis, on="__norm", how="left")
+        .with_columns(
+            __min=pl.lit(spec.scale_min, pl.Float64),
+            __max=pl.lit(spec.scale_max, pl.Float64),
+            __num=leading_number(pl.col("__v")),
+        )
         .with_columns(__score=pl.coalesce(pl.col("__lv"), pl.col("__num")))
         .with_columns(
             __nobasis=pl.col("__nb").fill_null(False) | (pl.col("__score") < 0),
@@ -360,26 +418,15 @@ def _scored_long(data: pl.DataFrame, specs: list[QuestionSpec], location: str, w
             & ((pl.col("__score") < pl.col("__min")) | (pl.col("__score") > pl.col("__max")))
         )
     )
-    for flag, what in (
-        ("__unreadable", "is neither a number nor a known answer label"),
-        ("__outside", "is outside the question's scale"),
-    ):
-        bad = long.filter(pl.col(flag))
-        if bad.height:
-            first = bad.row(0, named=True)
-            warnings.append(
-                f"{bad.height} answer(s) skipped: e.g. data row {first['__row']}, column "
-                f"{first['__key']!r}: {first['__v'][:60]!r} {what}"
-            )
-    nb = long.filter(pl.col("__nobasis")).height
-    if nb:
-        warnings.append(
-            f"{nb} 'no basis for evaluation' answer(s) (negative codes / don't know) kept with a null score"
-        )
-    return long.filter(~pl.col("__unreadable") & ~pl.col("__outside")).select(
-        pl.col("__row"),
-        pl.col("__key"),
+    # the filters of a row-wise pass keep only True (null counts as not flagged)
+    return answers.select(
+        pl.col("__raw"),
+        pl.col("__v"),
         pl.when(pl.col("__nobasis")).then(None).otherwise(pl.col("__score")).alias("score_raw"),
+        (~pl.col("__unreadable") & ~pl.col("__outside")).fill_null(False).alias("__keep"),
+        pl.col("__unreadable").fill_null(False),
+        pl.col("__outside").fill_null(False),
+        pl.col("__nobasis").fill_null(False),
     )
 
 

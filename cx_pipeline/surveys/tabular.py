@@ -9,6 +9,7 @@ only used on small samples (delimiter sniffing) and to pinpoint the row of a mal
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -62,8 +63,19 @@ class RawTable:
         if not cols:
             return data
         data = data.with_columns(pl.col("__row").cast(pl.Int64))
-        blank = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in cols])
-        return data.filter(~blank)
+
+        def is_blank(c: str) -> pl.Expr:
+            return pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")
+
+        # only rows whose first cell is blank can be blank rows: test the other cells on those alone and
+        # leave the table uncopied when there are none (the usual case)
+        maybe = data.filter(is_blank(cols[0]))
+        if maybe.height == 0:
+            return data
+        blank_rows = maybe.filter(pl.all_horizontal([is_blank(c) for c in cols]))["__row"]
+        if blank_rows.len() == 0:
+            return data
+        return data.filter(~pl.col("__row").is_in(blank_rows.implode()))
 
 
 def decode_bytes(data: bytes, location: str) -> tuple[str, str, list[str]]:
@@ -161,18 +173,68 @@ def sniff_delimiter(text: str) -> str:
 
 def read_table(data: bytes, location: str, *, filename: str = "") -> list[RawTable]:
     """Every non-empty sheet of an XLSX, or the single table of a CSV/TSV; ParseError if unreadable."""
-    if not data or not data.strip(b"\x00 \t\r\n\xef\xbb\xbf"):
+    if not data or (not data[:4096].strip(_BLANK_BYTES) and not data.strip(_BLANK_BYTES)):
         raise ParseError(location, "file is empty: expected a survey export with a header row and responses")
     if data.startswith(XLSX_MAGIC):
         return read_workbook(data, location)
     if data.startswith(OLE_MAGIC):
         raise ParseError(location, "legacy binary .xls workbook: expected CSV or .xlsx (re-save as .xlsx)")
-    text, encoding, warnings = decode_bytes(data, location)
-    delim = "\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text)
-    frame = _read_csv_text(text, delim, location)
+    clean = _clean_utf8(data)
+    if clean is not None:
+        # fast path: polars reads the original bytes (no decode → str → re-encode round trip)
+        raw, encoding = clean
+        head = _utf8_head(raw)
+        delim = "\t" if filename.lower().endswith(".tsv") else sniff_delimiter(head)
+        frame = _read_csv_bytes(raw, delim)
+        if frame is None:
+            frame = _read_csv_lenient(raw.decode("utf-8"), delim, location)
+        warnings: list[str] = []
+    else:
+        text, encoding, warnings = decode_bytes(data, location)
+        delim = "\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text)
+        frame = _read_csv_text(text, delim, location)
     if delim != ",":
         warnings.append(f"delimiter {_delim_name(delim)} detected")
     return [RawTable(frame, encoding, delim, warnings=warnings)]
+
+
+_BLANK_BYTES = b"\x00 \t\r\n\xef\xbb\xbf"
+_UTF8_BOM = b"\xef\xbb\xbf"
+#: the UTF-8 bytes every ``_MOJIBAKE`` match starts with: 'Ã'/'Â' (C3 83 / C3 82) or 'â€' (C3 A2 E2 82 AC)
+_MOJIBAKE_BYTES = re.compile(b"\xc3(?:[\x82\x83]|\xa2\xe2\x82\xac)")
+_CHUNK = 1 << 20
+
+
+def _clean_utf8(data: bytes) -> tuple[bytes, str] | None:
+    """``data`` (leading UTF-8 BOMs removed) and its encoding when it is valid UTF-8 that ``decode_bytes``
+    would pass through unchanged (no NULs, nothing that could be mojibake); None → take the text path."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        return None
+    if _MOJIBAKE_BYTES.search(data):
+        return None
+    encoding = "utf-8"
+    if data.startswith(_UTF8_BOM):
+        encoding = "utf-8-sig"
+        while data.startswith(_UTF8_BOM):
+            data = data[len(_UTF8_BOM) :]
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:  # validate in chunks (never the whole file as str); pure-ASCII chunks need no decoding
+        for start in range(0, len(data), _CHUNK):
+            chunk = data[start : start + _CHUNK]
+            if not (chunk.isascii() and not decoder.getstate()[0]):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    return data, encoding
+
+
+def _utf8_head(data: bytes) -> str:
+    """Enough leading text of valid UTF-8 ``data`` for ``sniff_delimiter`` to see what it sees in the full text."""
+    limit = 4 * _SAMPLE_BYTES + 4  # ≥ _SAMPLE_BYTES characters whatever the widths
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    return data[:limit].decode("utf-8", errors="ignore")  # only a cut trailing character can be dropped
 
 
 def _delim_name(delim: str) -> str:
@@ -180,10 +242,18 @@ def _delim_name(delim: str) -> str:
 
 
 def _read_csv_text(text: str, delim: str, location: str) -> pl.DataFrame:
-    raw = text.encode("utf-8")
+    frame = _read_csv_bytes(text.encode("utf-8"), delim)
+    if frame is None:
+        # slow path only for malformed files: locate the problem or read leniently
+        return _read_csv_lenient(text, delim, location)
+    return frame
+
+
+def _read_csv_bytes(raw: bytes, delim: str) -> pl.DataFrame | None:
+    """All cells of UTF-8 CSV bytes as strings (columns ``c0..cN``), or None if polars cannot read it."""
     try:
         frame = pl.read_csv(
-            io.BytesIO(raw),
+            raw,
             has_header=False,
             infer_schema=False,
             separator=delim,
@@ -192,10 +262,8 @@ def _read_csv_text(text: str, delim: str, location: str) -> pl.DataFrame:
             raise_if_empty=False,
         )
     except pl.exceptions.PolarsError:
-        # slow path only for malformed files: locate the problem or read leniently
-        return _read_csv_lenient(text, delim, location)
-    frame = frame.rename({c: f"c{i}" for i, c in enumerate(frame.columns)})
-    return frame
+        return None
+    return frame.rename({c: f"c{i}" for i, c in enumerate(frame.columns)})
 
 
 def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
