@@ -8,7 +8,7 @@ from datetime import datetime
 import polars as pl
 import polars_hash as plh
 
-from cx_pipeline.contract import SCHEMA_VERSION, conform, empty_events
+from cx_pipeline.contract import COLUMN_NAMES, SCHEMA_VERSION, conform, empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.contract.taxonomy import check_touchpoint, taxonomy_version
 from cx_pipeline.normalize.redact import redact_expr
@@ -56,43 +56,56 @@ def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -
     check_touchpoint(ctx.default_touchpoint, where=f"default touchpoint for {ctx.source_url}")
     source = result.source
     ingested = ctx.ingested_at
-    keys = _customer_keys(m["customer_ref"], ctx.keyer)
-    df = m.with_columns(
-        customer_key=keys,
-        touchpoint=pl.col("touchpoint").fill_null(ctx.default_touchpoint),
+    bad_tp = (
+        m.lazy()
+        .select(pl.col("touchpoint").drop_nulls().unique())
+        .filter(~pl.col("touchpoint").is_in(list(_known_touchpoints())))
+        .collect()["touchpoint"]
+        .to_list()
     )
-    bad_tp = df.filter(~pl.col("touchpoint").is_in(list(_known_touchpoints())))["touchpoint"].unique().to_list()
     if bad_tp:
         raise ValueError(f"{ctx.source_url}: parser {result.parser} produced unknown touchpoint(s) {bad_tp}")
+    keys = _customer_keys(m["customer_ref"], ctx.keyer)
     span = pl.col("scale_max") - pl.col("scale_min")
-    df = df.with_columns(
-        record_id=pl.lit(f"{source}:") + pl.col("native_id"),
-        score_norm=pl.when(span > 0)
-        .then(
-            pl.when(pl.col("higher_is_better").fill_null(True))
-            .then((pl.col("score_raw") - pl.col("scale_min")) / span)
-            .otherwise((pl.col("scale_max") - pl.col("score_raw")) / span)
+    # one lazy plan, collected once: no full-size intermediate frames between the steps
+    df = (
+        m.lazy()
+        .drop("customer_ref")  # the clear identifier leaves here; only its keyed hash goes on
+        .with_columns(
+            customer_key=pl.lit(keys),
+            touchpoint=pl.col("touchpoint").fill_null(ctx.default_touchpoint),
+            record_id=pl.lit(f"{source}:") + pl.col("native_id"),
+            score_norm=pl.when(span > 0)
+            .then(
+                pl.when(pl.col("higher_is_better").fill_null(True))
+                .then((pl.col("score_raw") - pl.col("scale_min")) / span)
+                .otherwise((pl.col("scale_max") - pl.col("score_raw")) / span)
+            )
+            .otherwise(None)
+            .clip(0.0, 1.0),
+            text=redact_expr(pl.col("text")),
+            title=redact_expr(pl.col("title")),
+            language=pl.col("language").str.to_lowercase(),
         )
-        .otherwise(None)
-        .clip(0.0, 1.0),
-        text=redact_expr(pl.col("text")),
-        title=redact_expr(pl.col("title")),
-    )
-    df = df.with_columns(
-        _hash_concat([pl.lit("event"), pl.lit(source), pl.col("record_id"), pl.col("measure_key")], "event_id"),
-        _hash_concat([pl.col(c) for c in _VERSIONED], "content_hash"),
-        source=pl.lit(source),
-        source_kind=pl.lit(source_kind),
-        brand=pl.lit(ctx.brand),
-        taxonomy_version=pl.lit(taxonomy_version()),
-        ingested_at=pl.lit(ingested).cast(pl.Datetime("us", "UTC")),
-        language=pl.col("language").str.to_lowercase(),
-        language_origin=pl.when(pl.col("language").is_not_null()).then(pl.lit("declared")).otherwise(pl.lit("unknown")),
-        is_removed=pl.lit(False),
-        source_url=pl.lit(ctx.source_url),
-        raw_ref=pl.lit(f"{ctx.raw_key}#") + pl.col("position"),
-        parser=pl.lit(result.parser),
-        schema_version=pl.lit(SCHEMA_VERSION),
+        .with_columns(
+            _hash_concat([pl.lit("event"), pl.lit(source), pl.col("record_id"), pl.col("measure_key")], "event_id"),
+            _hash_concat([pl.col(c) for c in _VERSIONED], "content_hash"),
+            source=pl.lit(source),
+            source_kind=pl.lit(source_kind),
+            brand=pl.lit(ctx.brand),
+            taxonomy_version=pl.lit(taxonomy_version()),
+            ingested_at=pl.lit(ingested).cast(pl.Datetime("us", "UTC")),
+            language_origin=pl.when(pl.col("language").is_not_null())
+            .then(pl.lit("declared"))
+            .otherwise(pl.lit("unknown")),
+            is_removed=pl.lit(False),
+            source_url=pl.lit(ctx.source_url),
+            raw_ref=pl.lit(f"{ctx.raw_key}#") + pl.col("position"),
+            parser=pl.lit(result.parser),
+            schema_version=pl.lit(SCHEMA_VERSION),
+        )
+        .select(list(COLUMN_NAMES))
+        .collect()
     )
     return conform(df)
 
