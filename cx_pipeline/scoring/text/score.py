@@ -56,17 +56,17 @@ def score_text(
     extra = tuple(extra_term_files)
     df = fill_language(df, text_col=text_col, title_col=title_col, lang_col="language", country_col=country_col,
                        default_market=default_market, languages=languages, low_accuracy=low_accuracy_langid)
+    # sentiment batches internally (bounded memory) and shares its token memo across batches
+    df = score_sentiment(df, text_col=text_col, lang_col="language", title_col=title_col,  # type: ignore[assignment]
+                         languages=languages, batch_rows=batch_rows)
     parts: list[pl.DataFrame] = []
     for batch in df.iter_slices(max(1, batch_rows)):  # bounded memory: tokens of one batch at a time
-        part = score_sentiment(batch, text_col=text_col, lang_col="language", title_col=title_col,
-                               languages=languages, batch_rows=batch_rows)
-        part = tag_touchpoints(part, text_col=text_col, lang_col="language", title_col=title_col,
+        part = tag_touchpoints(batch, text_col=text_col, lang_col="language", title_col=title_col,
                                extra_term_files=extra)
         assert isinstance(part, pl.DataFrame)
         parts.append(part)
     scored = pl.concat(parts, how="vertical_relaxed") if parts else tag_touchpoints(
-        score_sentiment(df, text_col=text_col, title_col=title_col, languages=languages),  # type: ignore[arg-type]
-        text_col=text_col, title_col=title_col, extra_term_files=extra)
+        df, text_col=text_col, lang_col="language", title_col=title_col, extra_term_files=extra)
     assert isinstance(scored, pl.DataFrame)
     scored = scored.with_columns(
         pl.when(pl.col(text_col).is_not_null() | (pl.col(title_col).is_not_null() if title_col and title_col in

@@ -1,4 +1,4 @@
-"""Lexicon + rules sentiment for da/no/sv/en, vectorized in polars (tokenize -> explode -> join -> aggregate).
+"""Lexicon + rules sentiment for da/no/sv/en, vectorized (polars tokenizes distinct chunks, numpy applies the rules).
 
 Why rules on a lexicon rather than a model: nothing may be downloaded at run time, it must score millions of rows
 per run, and every score must be explainable (method, version and lexicon sha256 are recorded per row). The rules
@@ -82,18 +82,6 @@ def _tables(languages: tuple[str, ...]) -> dict[str, pl.DataFrame]:
     }
 
 
-def _token_frame(rid: pl.Series, lang_id: pl.Series, text: pl.Series) -> pl.DataFrame:
-    """One row per token, in text order, with a global position ``tid``."""
-    toks = (
-        pl.DataFrame({"rid": rid.cast(pl.Int64), "lang_id": lang_id, "tok": text})
-        .with_columns(pl.col("tok").str.to_lowercase().str.replace_all("\u2019", "'", literal=True)
-                      .str.extract_all(TOKEN_PATTERN))
-        .explode("tok")
-        .drop_nulls("tok")
-    )
-    return toks.with_row_index("tid")
-
-
 def _vocabulary(tokens: pl.DataFrame, languages: tuple[str, ...], tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Per distinct (language, token): value (lexicon, else inflection-stem fallback) and rule flags.
 
@@ -130,120 +118,257 @@ def _vocabulary(tokens: pl.DataFrame, languages: tuple[str, ...], tables: dict[s
     )
 
 
-def _phrase_matches(tokens: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
-    """(covered mask, phrase value per token) for the longest CX phrase starting at each candidate token.
+_NEG, _CONTRAST, _PSTART, _INTENS = 1, 2, 4, 8  # per (language, token) flag bits
+_PUNCT, _SEND = 1, 2  # per token flag bits
 
-    Only tokens that can start a phrase are expanded into n-grams (a few percent of tokens), so this stays cheap.
-    A phrase starting inside another phrase is dropped (left-most wins).
+
+class _TokenCache:
+    """Per-call memo of whitespace chunks -> token ids and of token ids -> per-language rule features.
+
+    Texts are split on ' ' into chunks ("leveringen," ...). No token spans a space, so tokenizing each distinct
+    chunk once (lower-case, fold apostrophes, TOKEN_PATTERN) and repeating its tokens per occurrence gives exactly
+    the tokens of the whole text. Texts reuse a far smaller vocabulary of chunks, so the regex runs on the distinct
+    chunks only, and everything after it works on integer ids (numpy gathers) instead of string joins.
     """
-    n_tok = tokens.height
-    covered = np.zeros(n_tok, dtype=bool)
-    pval = np.zeros(n_tok, dtype=np.float64)
-    cand = tokens.filter(pl.col("is_pstart")).select("tid", "rid", "lang_id", "tok")
-    if cand.height == 0:
-        return covered, pval
-    tok_s = tokens["tok"]
-    rid_all = tokens["rid"].to_numpy()
-    start = cand["tid"].cast(pl.Int64).to_numpy()
-    rid_c = rid_all[start]
-    best_len = np.zeros(len(start), dtype=np.int64)
-    best_val = np.zeros(len(start), dtype=np.float64)
-    parts = {"p0": cand["tok"]}
-    same_row = np.ones(len(start), dtype=bool)
-    for j in range(1, MAX_PHRASE_WORDS):
-        idx = np.minimum(start + j, n_tok - 1)
-        same_row &= (start + j < n_tok) & (rid_all[idx] == rid_c)
-        parts[f"p{j}"] = tok_s.gather(idx)
-        ngram = pl.DataFrame(parts).select(
-            lang_id=cand["lang_id"], ngram=pl.concat_str(pl.all(), separator=" "), i=pl.int_range(pl.len()))
-        hit = ngram.join(tables["phrases"].filter(pl.col("n") == j + 1), on=["lang_id", "ngram"], how="inner")
-        if hit.height:
-            i = hit["i"].cast(pl.Int64).to_numpy()
-            ok = same_row[i]
-            best_len[i[ok]] = j + 1  # later (longer) n overwrites shorter
-            best_val[i[ok]] = hit["pval"].to_numpy()[ok]
-    m = best_len > 0
-    s, ln, v = start[m], best_len[m], best_val[m]
-    interior = np.zeros(n_tok, dtype=bool)
-    for k in range(1, MAX_PHRASE_WORDS):
-        interior[s[ln > k] + k] = True
-    keep = ~interior[s]
-    s, ln, v = s[keep], ln[keep], v[keep]
-    for k in range(MAX_PHRASE_WORDS):
-        covered[s[ln > k] + k] = True
-    pval[s] = v
-    return covered, pval
+
+    def __init__(self, languages: tuple[str, ...]) -> None:
+        self.languages = languages
+        self.tables = _tables(languages)
+        self.chunk_cats = pl.Categories.random()
+        self.tok_cats = pl.Categories.random()
+        # polars frees a Categories' mapping when no column of that dtype is alive: these keep it for the call
+        self._keep = (pl.Series([], dtype=pl.Categorical(self.chunk_cats)),
+                      pl.Series([], dtype=pl.Categorical(self.tok_cats)))
+        self.n_chunks = 0
+        self.chunk_ntok = np.zeros(0, dtype=np.int64)
+        self.chunk_start = np.zeros(0, dtype=np.int64)
+        self.flat_tok = np.zeros(0, dtype=np.int64)
+        self.n_toks = 0
+        n_lang = len(languages)
+        self.val = np.zeros((n_lang, 0))  # lexicon value (stem fallback; 0 for rule words)
+        self.intens = np.zeros((n_lang, 0))
+        self.flags = np.zeros((n_lang, 0), dtype=np.uint8)
+        self.tok_flags = np.zeros(0, dtype=np.uint8)
+        self.pidx = np.zeros(0, dtype=np.int64)
+        self.windows = np.array([language_resources(lang).negation_window for lang in languages], dtype=np.int64)
+        # phrase words -> 1..P, so an n-gram of ids becomes one int64 key (base P+1, plus n and language)
+        phrase_words: dict[str, int] = {}
+        for lang in languages:
+            for toks in language_resources(lang).phrases:
+                for w in toks:
+                    phrase_words.setdefault(w, len(phrase_words) + 1)
+        self.phrase_words = phrase_words
+        self.base = len(phrase_words) + 1
+        if self.base ** MAX_PHRASE_WORDS * (MAX_PHRASE_WORDS + 1) * (n_lang + 1) >= 2 ** 62:
+            raise ValueError("too many distinct phrase words for int64 n-gram keys")
+        keys: list[int] = []
+        vals: list[float] = []
+        for lid, lang in enumerate(languages):
+            for toks, value in language_resources(lang).phrases.items():
+                key = 0
+                for w in reversed(toks):
+                    key = key * self.base + phrase_words[w]
+                keys.append((key * (MAX_PHRASE_WORDS + 1) + len(toks)) * (n_lang + 1) + lid)
+                vals.append(value)
+        order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
+        self.phrase_keys = np.array(keys, dtype=np.int64)[order]
+        self.phrase_vals = np.array(vals, dtype=np.float64)[order]
+
+    def chunk_codes(self, text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(row index, chunk id) per ' '-separated chunk of each text, in text order."""
+        chunks = pl.LazyFrame({"t": text}).select(
+            r=pl.int_range(pl.len(), dtype=pl.Int64), t=pl.col("t").str.split(" ")
+        ).explode("t").with_columns(code=pl.col("t").cast(pl.Categorical(self.chunk_cats)).to_physical()).collect()
+        new = _new_values(chunks, self.n_chunks)
+        if new.height:
+            self._add_chunks(new["code"].to_numpy().astype(np.int64), new["t"])
+        return chunks["r"].to_numpy(), chunks["code"].to_numpy().astype(np.int64)
+
+    def _add_chunks(self, codes: np.ndarray, new: pl.Series) -> None:
+        toks = (new.fill_null("").str.to_lowercase().str.replace_all("\u2019", "'", literal=True)
+                .str.extract_all(TOKEN_PATTERN))
+        ntok = toks.list.len().fill_null(0).to_numpy().astype(np.int64)
+        flat = pl.DataFrame({"t": toks.explode().drop_nulls()}).with_columns(
+            code=pl.col("t").cast(pl.Categorical(self.tok_cats)).to_physical())
+        new_toks = _new_values(flat, self.n_toks)
+        if new_toks.height:
+            self._add_tokens(new_toks["code"].to_numpy().astype(np.int64), new_toks["t"])
+        top = int(codes.max()) + 1
+        self.chunk_start = _grow(self.chunk_start, top)
+        self.chunk_ntok = _grow(self.chunk_ntok, top)
+        self.chunk_start[codes] = len(self.flat_tok) + np.cumsum(ntok) - ntok
+        self.chunk_ntok[codes] = ntok
+        self.flat_tok = np.concatenate([self.flat_tok, flat["code"].to_numpy().astype(np.int64)])
+        self.n_chunks = max(self.n_chunks, top)
+
+    def _add_tokens(self, ids: np.ndarray, new: pl.Series) -> None:
+        n_lang, n_new = len(self.languages), len(new)
+        words = new.fill_null("")
+        frame = pl.DataFrame({
+            "lang_id": np.repeat(np.arange(n_lang, dtype=np.uint8), n_new),
+            "tok": pl.concat([words] * n_lang),
+        })
+        feats = frame.join(_vocabulary(frame, self.languages, self.tables), on=["lang_id", "tok"], how="left",
+                           maintain_order="left").select(
+            "val", "intens",
+            flags=pl.col("is_neg").cast(pl.UInt8) * _NEG + pl.col("is_contrast").cast(pl.UInt8) * _CONTRAST
+            + pl.col("is_pstart").cast(pl.UInt8) * _PSTART + pl.col("intens").is_not_null().cast(pl.UInt8) * _INTENS,
+        )
+        top = int(ids.max()) + 1
+
+        def put(old: np.ndarray, col: str, fill: float) -> np.ndarray:
+            out = _grow(old, top)
+            out[:, ids] = feats[col].fill_null(fill).to_numpy().reshape(n_lang, n_new)
+            return out
+
+        self.val = put(self.val, "val", 0.0)
+        self.intens = put(self.intens, "intens", 1.0)
+        self.flags = put(self.flags, "flags", 0)
+        tok_flags = (words.is_in(list(CLAUSE_PUNCT)).cast(pl.UInt8) * _PUNCT
+                     + words.is_in(list(SENTENCE_PUNCT)).cast(pl.UInt8) * _SEND)
+        self.tok_flags = _grow(self.tok_flags, top)
+        self.tok_flags[ids] = tok_flags.to_numpy()
+        self.pidx = _grow(self.pidx, top)
+        self.pidx[ids] = [self.phrase_words.get(w, 0) for w in words.to_list()]
+        self.n_toks = max(self.n_toks, top)
 
 
-def _row_sums(rid: pl.Series, lang_id: pl.Series, text: pl.Series, languages: tuple[str, ...]) -> pl.DataFrame:
-    """Per ``rid``: weighted sum, positive and negative mass of all token contributions."""
+def _new_values(frame: pl.DataFrame, known: int) -> pl.DataFrame:
+    """Distinct (code, t) with code >= known, by code: the values a private Categories added in this cast (codes of
+    a Categories only this call writes to are handed out densely, so every code below ``known`` is already known).
+    """
+    return frame.lazy().filter(pl.col("code") >= known).unique("code").sort("code").select("code", "t").collect()
+
+
+def _grow(arr: np.ndarray, size: int) -> np.ndarray:
+    """``arr`` zero-padded along its last axis to ``size`` (a copy)."""
+    out = np.zeros((*arr.shape[:-1], max(size, arr.shape[-1])), dtype=arr.dtype)
+    out[..., :arr.shape[-1]] = arr
+    return out
+
+
+def _next_boundary(bounds: np.ndarray, pos: np.ndarray, n_tok: int) -> np.ndarray:
+    """First clause/sentence start after each position (n_tok when none): a token at ``t`` shares the unit of
+    ``pos`` iff ``t < next``."""
+    at = np.searchsorted(bounds, pos, side="right")
+    return np.append(bounds, n_tok)[at]
+
+
+def _row_sums(cache: _TokenCache, lang_id: np.ndarray, text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weighted sum, positive mass, negative mass) per text: the rules of ``_score_tokens`` on integer arrays.
+
+    All rule steps touch only the few positions that matter (negators, intensifiers, contrast words, phrase
+    starts, tokens with a value); contributions are summed per text in text order, like the per-row loop.
+    """
     rules = sentiment_rules()
-    tables = _tables(languages)
-    tokens = _token_frame(rid, lang_id, text)
-    if tokens.height == 0:
-        return pl.DataFrame(schema={"rid": pl.Int64, "s": pl.Float64, "pos": pl.Float64, "neg": pl.Float64})
-    vocab = _vocabulary(tokens, languages, tables)
-    tokens = tokens.join(vocab, on=["lang_id", "tok"], how="left", maintain_order="left")
-    covered, pval = _phrase_matches(tokens, tables)
-    windows = pl.Series([language_resources(lang).negation_window for lang in languages], dtype=pl.Int32)
-    max_win = int(windows.max() or 0)  # type: ignore[arg-type]
-    not_cov = ~pl.col("covered")
-    t = (
-        tokens.with_columns(pl.Series("covered", covered), pl.Series("pval", pval))
-        .lazy()
-        .select(
-            "rid", "covered", "pval",
-            win=pl.col("lang_id").replace_strict(list(range(len(languages))), windows.to_list(),
-                                                 return_dtype=pl.Int32),
-            val=pl.when(not_cov).then(pl.col("val")).otherwise(0.0),
-            is_neg=pl.col("is_neg") & not_cov,
-            is_contrast=pl.col("is_contrast") & not_cov,
-            intens=pl.when(not_cov).then(pl.col("intens")),
-            clause=((pl.col("rid") != pl.col("rid").shift(1, fill_value=-1))
-                    | pl.col("is_punct").shift(1, fill_value=False)).cum_sum(),
-            sent=((pl.col("rid") != pl.col("rid").shift(1, fill_value=-1))
-                  | pl.col("is_send").shift(1, fill_value=False)).cum_sum(),
-        )
-    )
-    negated = pl.lit(False)
-    for k in range(1, max_win + 1):
-        negated = negated | (
-            pl.col("is_neg").shift(k, fill_value=False)
-            & (pl.col("clause").shift(k, fill_value=0) == pl.col("clause"))
-            & (pl.col("win") >= k)
-        )
-    same_clause_prev = pl.col("clause").shift(1, fill_value=0) == pl.col("clause")
-    t = t.with_columns(
-        negated=negated,
-        mult=pl.when(same_clause_prev).then(pl.col("intens").shift(1)).fill_null(1.0),
-        cs=pl.col("is_contrast").cast(pl.Int32).cum_sum(),
-        sent_first=pl.col("sent") != pl.col("sent").shift(1, fill_value=0),
-        sent_last=pl.col("sent") != pl.col("sent").shift(-1, fill_value=0),
-    ).with_columns(
-        base=pl.when(pl.col("sent_first")).then(pl.col("cs") - pl.col("is_contrast").cast(pl.Int32)).forward_fill(),
-        total=pl.when(pl.col("sent_last")).then(pl.col("cs")).backward_fill(),
-    )
-    weight = (
-        pl.when(pl.col("cs") - pl.col("is_contrast").cast(pl.Int32) - pl.col("base") > 0).then(rules.contrast_after)
-        .when(pl.col("total") - pl.col("base") > 0).then(rules.contrast_before)
-        .otherwise(1.0)
-    )
-    # a phrase value sits on its first token, so "ikke god service" negates the phrase "god service" too
-    contrib = (
-        (pl.col("val") + pl.col("pval")) * pl.col("mult")
-        * pl.when(pl.col("negated")).then(rules.negation_scalar).otherwise(1.0)
-    ) * weight
-    return (
-        t.select("rid", contrib.alias("c"))
-        .filter(pl.col("c") != 0.0)
-        .group_by("rid")
-        .agg(
-            s=pl.col("c").sum(),
-            pos=pl.col("c").clip(lower_bound=0).sum(),
-            neg=-pl.col("c").clip(upper_bound=0).sum(),
-        )
-        .collect()
-    )
+    n_rows = len(text)
+    row_of_chunk, codes = cache.chunk_codes(text)
+    cnt = cache.chunk_ntok[codes]
+    n_tok = int(cnt.sum())
+    if n_tok == 0:
+        return np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows)
+    ends = np.cumsum(cnt)
+    tok = cache.flat_tok[np.repeat(cache.chunk_start[codes] - (ends - cnt), cnt) + np.arange(n_tok)]
+    rid = np.repeat(row_of_chunk, cnt)
+    # first token of each text (a text without tokens marks the next text's first token: harmless)
+    chunk_first = np.ones(len(codes), dtype=bool)
+    chunk_first[1:] = row_of_chunk[1:] != row_of_chunk[:-1]
+    row_start = (ends - cnt)[chunk_first]
+    del ends, cnt, codes, row_of_chunk, chunk_first
+    lid = lang_id.astype(np.int64)[rid]
+    fi = lid * cache.n_toks + tok
+    flags = cache.flags.ravel().take(fi)
+    tflags = cache.tok_flags.take(tok)
+    base = cache.val.ravel().take(fi)
+
+    # clause / sentence starts: first token of each text and the token after a punctuation mark
+    is_start = np.zeros(n_tok + 1, dtype=bool)
+    is_start[row_start] = True
+    is_start[np.flatnonzero(tflags & _PUNCT) + 1] = True
+    clause_starts = np.flatnonzero(is_start[:n_tok])
+    is_start[:] = False
+    is_start[row_start] = True
+    is_start[np.flatnonzero(tflags & _SEND) + 1] = True
+    sent_starts = np.flatnonzero(is_start[:n_tok])
+    del is_start, tflags
+
+    # CX phrases: longest phrase starting at each candidate token; one starting inside another is dropped
+    covered = np.zeros(n_tok, dtype=bool)
+    start = np.flatnonzero(flags & _PSTART)
+    phrase_s = np.zeros(0, dtype=np.int64)
+    phrase_v = np.zeros(0)
+    if len(start) and len(cache.phrase_keys):
+        best_len = np.zeros(len(start), dtype=np.int64)
+        best_val = np.zeros(len(start), dtype=np.float64)
+        alive = np.arange(len(start))  # candidates whose n-gram so far is all phrase words in one text
+        digits = cache.pidx[tok[start]]
+        place = 1
+        n_lang = len(cache.languages) + 1
+        for j in range(1, MAX_PHRASE_WORDS):
+            st = start[alive]
+            nxt = st + j
+            ok = nxt < n_tok
+            nxt = np.minimum(nxt, n_tok - 1)
+            d = cache.pidx[tok[nxt]]
+            ok &= (rid[nxt] == rid[st]) & (d > 0)
+            alive, st, nxt, d = alive[ok], st[ok], nxt[ok], d[ok]
+            if not len(alive):
+                break
+            place *= cache.base
+            digits = digits[ok] + d * place
+            key = (digits * (MAX_PHRASE_WORDS + 1) + (j + 1)) * n_lang + lid[st]
+            at = np.minimum(np.searchsorted(cache.phrase_keys, key), len(cache.phrase_keys) - 1)
+            hit = cache.phrase_keys[at] == key
+            best_len[alive[hit]] = j + 1  # later (longer) n overwrites shorter
+            best_val[alive[hit]] = cache.phrase_vals[at[hit]]
+        m = best_len > 0
+        s, ln, v = start[m], best_len[m], best_val[m]
+        interior = np.zeros(n_tok, dtype=bool)
+        for k in range(1, MAX_PHRASE_WORDS):
+            interior[s[ln > k] + k] = True
+        keep = ~interior[s]
+        phrase_s, ln, phrase_v = s[keep], ln[keep], v[keep]
+        for k in range(MAX_PHRASE_WORDS):
+            covered[phrase_s[ln > k] + k] = True
+        base[covered] = 0.0
+        base[phrase_s] = base[phrase_s] + phrase_v  # a phrase value sits on its (covered, so 0-valued) first token
+
+    def uncovered(bit: int) -> np.ndarray:
+        pos = np.flatnonzero(flags & bit)
+        return pos[~covered[pos]]
+
+    scored = np.flatnonzero(base)
+    negated = np.zeros(n_tok, dtype=bool)
+    neg_pos = uncovered(_NEG)
+    if len(neg_pos):
+        limit = _next_boundary(clause_starts, neg_pos, n_tok)
+        win = cache.windows[lid[neg_pos]]
+        for k in range(1, int(cache.windows.max(initial=0)) + 1):
+            t = neg_pos + k
+            negated[t[(t < limit) & (win >= k)]] = True
+    mult = np.ones(n_tok)
+    int_pos = uncovered(_INTENS)
+    if len(int_pos):
+        ok = int_pos + 1 < _next_boundary(clause_starts, int_pos, n_tok)
+        mult[int_pos[ok] + 1] = cache.intens.ravel().take(fi[int_pos[ok]])
+    c = base[scored] * mult[scored] * np.where(negated[scored], rules.negation_scalar, 1.0)
+    con_pos = uncovered(_CONTRAST)
+    if len(con_pos):
+        # in a sentence with a contrast word, tokens after its first one weigh contrast_after, the others before
+        si = np.searchsorted(sent_starts, con_pos, side="right") - 1
+        first = np.ones(len(si), dtype=bool)
+        first[1:] = si[1:] != si[:-1]
+        si, fc = si[first], con_pos[first]
+        code = np.zeros(n_tok + 1, dtype=np.int8)
+        np.add.at(code, sent_starts[si], 1)
+        np.add.at(code, fc + 1, 1)
+        np.add.at(code, np.append(sent_starts, n_tok)[si + 1], -2)
+        weight = np.array([1.0, rules.contrast_before, rules.contrast_after])
+        c = c * weight[np.cumsum(code[:n_tok], dtype=np.int8)[scored]]
+    r = rid[scored]
+    return (np.bincount(r, weights=c, minlength=n_rows),
+            np.bincount(r, weights=np.maximum(c, 0.0), minlength=n_rows),
+            np.bincount(r, weights=-np.minimum(c, 0.0), minlength=n_rows))
 
 
 def _compound_and_label(s: pl.Expr, pos: pl.Expr, neg: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -294,23 +419,18 @@ def score_sentiment(
         lang=lang_norm,
         text=text,
     ).with_columns(lang_id=pl.col("lang").replace_strict(ids, default=None, return_dtype=pl.UInt8))
-    work = prep.filter(pl.col("lang_id").is_not_null() & pl.col("text").is_not_null())
-    # Batches bound memory (the token frame is ~35x the rows) and keep the working set cache-sized.
-    sums = pl.concat(
-        [_row_sums(b["rid"], b["lang_id"], b["text"], langs) for b in work.iter_slices(max(1, batch_rows))]
-        or [_row_sums(work["rid"], work["lang_id"], work["text"], langs)],
-        how="vertical",
-    )
+    valid = prep["lang_id"].is_not_null() & prep["text"].is_not_null()
+    work = prep.filter(valid)
+    n = prep.height
+    s_all, pos_all, neg_all = np.zeros(n), np.zeros(n), np.zeros(n)
+    cache = _TokenCache(langs)
+    # Batches bound memory (the token arrays are ~35x the rows); the chunk/token memo is shared by all batches.
+    for b in work.iter_slices(max(1, batch_rows)):
+        rows = b["rid"].to_numpy()
+        s_all[rows], pos_all[rows], neg_all[rows] = _row_sums(cache, b["lang_id"].to_numpy(), b["text"])
     methods = {lang: sentiment_method(lang) for lang in langs}
-    joined = (
-        prep.select("rid", "lang", "lang_id", "text")
-        .join(sums, on="rid", how="left", maintain_order="left")
-        .with_columns(
-            s=pl.when(pl.col("lang_id").is_not_null() & pl.col("text").is_not_null()).then(pl.col("s").fill_null(0.0)),
-            pos=pl.col("pos").fill_null(0.0),
-            neg=pl.col("neg").fill_null(0.0),
-        )
-    )
+    joined = pl.DataFrame({"lang": prep["lang"], "valid": valid, "s": s_all, "pos": pos_all, "neg": neg_all}) \
+        .with_columns(s=pl.when(pl.col("valid")).then(pl.col("s")))
     compound, label = _compound_and_label(pl.col("s"), pl.col("pos"), pl.col("neg"))
     out = joined.select(
         sentiment=compound,

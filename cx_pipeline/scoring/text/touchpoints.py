@@ -32,6 +32,37 @@ def padded_tokens(text: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit(" "), toks.list.join(" "), pl.lit(" ")])
 
 
+def padded_texts(text: pl.Series) -> pl.Series:
+    """``padded_tokens`` of every text, computed once per distinct ' '-separated chunk (no token spans a space).
+
+    Same strings as ``padded_tokens`` (nulls stay null): each distinct chunk is tokenized once and the chunks'
+    token strings are joined back per text, which avoids running the regex over every token of every text.
+    """
+    cats = pl.Categories.random()
+    keep = pl.Series([], dtype=pl.Categorical(cats))  # polars frees the mapping when no column of it is alive
+    chunks = pl.LazyFrame({"t": text}).select(
+        r=pl.int_range(pl.len(), dtype=pl.UInt32), t=pl.col("t").str.split(" ")
+    ).explode("t").with_columns(code=pl.col("t").cast(pl.Categorical(cats)).to_physical()).collect()
+    distinct = chunks.lazy().select("code", "t").drop_nulls("code").unique("code").collect()
+    top = int(distinct["code"].max() or 0) + 1  # type: ignore[arg-type]
+    norm = pl.repeat(None, top, dtype=pl.String, eager=True).alias("n").scatter(
+        distinct["code"], distinct.select(padded_tokens(pl.col("t")).str.slice(1).str.head(-1)).to_series()
+    )  # per chunk id: the chunk's tokens, without the padding
+    joined = (
+        chunks.select("r", n=norm.gather(chunks["code"])).lazy()
+        .filter(pl.col("n") != "")
+        .group_by("r").agg(pl.col("n").str.join(" "))
+    )
+    del keep
+    return (
+        pl.LazyFrame({"r": pl.int_range(len(text), dtype=pl.UInt32, eager=True), "t": text})
+        .join(joined, on="r", how="left", maintain_order="left")
+        .select(pl.when(pl.col("t").is_not_null())
+                .then(pl.concat_str([pl.lit(" "), pl.col("n").fill_null(""), pl.lit(" ")])).alias(text.name))
+        .collect().to_series()
+    )
+
+
 def tag_touchpoints(
     frame: pl.DataFrame | pl.LazyFrame,
     *,
@@ -52,6 +83,7 @@ def tag_touchpoints(
     from cx_pipeline.scoring.text.sentiment import _lang_norm_expr
 
     prep = df.select(rid=pl.int_range(pl.len(), dtype=pl.UInt32), lang=_lang_norm_expr(pl.col(lang_col)), text=text)
+    prep = prep.with_columns(padded=padded_texts(prep["text"]))
     parts: list[pl.DataFrame] = []
     for lang, entries in terms.by_language.items():
         sub = prep.filter((pl.col("lang") == lang) & pl.col("text").is_not_null())
@@ -62,7 +94,7 @@ def tag_touchpoints(
             {"pattern": [e[2] for e in entries], "touchpoint": [e[0] for e in entries], "term": [e[1] for e in entries]}
         ).with_columns(rank=pl.col("touchpoint").replace_strict(order, return_dtype=pl.Int32))
         hits = (
-            sub.select("rid", pattern=padded_tokens(pl.col("text")).str.extract_many(patterns, overlapping=True))
+            sub.select("rid", pattern=pl.col("padded").str.extract_many(patterns, overlapping=True))
             .explode("pattern")
             .drop_nulls("pattern")
             .with_row_index("pos")
