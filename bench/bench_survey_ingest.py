@@ -181,8 +181,95 @@ def run_baseline(path: Path) -> dict[str, float]:
     }
 
 
+def run_rowwise(path: Path) -> dict[str, float]:
+    """The plain per-row implementation end to end: csv.reader, one Python dict per event with its ids,
+    keyed customer hash and redacted text computed row by row, then one frame of the rows."""
+    import hashlib
+    from zoneinfo import ZoneInfo
+
+    import polars as pl
+
+    from cx_pipeline.contract import EVENT_POLARS_SCHEMA, SCHEMA_VERSION
+    from cx_pipeline.contract.identity import CustomerKeyer
+    from cx_pipeline.normalize.redact import redact_text
+
+    def sha(*parts: object) -> str:
+        joined = "\x1f".join("\x00" if p is None else str(p) for p in parts)
+        return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
+
+    t0 = time.perf_counter()
+    tz = ZoneInfo("Europe/Copenhagen")
+    keyer = CustomerKeyer("bench-secret")
+    ingested = datetime.now(UTC)
+    events = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader), next(reader), next(reader)
+        for n, r in enumerate(reader, start=1):
+            published = datetime.strptime(r[2], "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz).astimezone(UTC)
+            text = redact_text(r[10].strip() or None)
+            customer_key = keyer.key(r[4])
+            record_id = f"qualtrics:{r[3]}"
+            for key, col, metric, smin, smax, tp in (
+                ("Q1", 7, "nps", 0.0, 10.0, "overall"),
+                ("Q2", 8, "csat", 1.0, 5.0, "delivery"),
+                ("Q3", 9, "csat", 1.0, 5.0, "customer_service"),
+            ):
+                if r[col] == "":
+                    continue
+                score = float(r[col])
+                events.append(
+                    {
+                        "event_id": sha("event", "qualtrics", record_id, key),
+                        "record_id": record_id,
+                        "measure_key": key,
+                        "content_hash": sha(score, None, text, None, None, None, None),
+                        "source": "qualtrics",
+                        "source_kind": "survey",
+                        "brand": "Bench",
+                        "touchpoint": tp,
+                        "taxonomy_version": "1",
+                        "metric": metric,
+                        "score_raw": score,
+                        "scale_min": smin,
+                        "scale_max": smax,
+                        "higher_is_better": True,
+                        "score_norm": (score - smin) / (smax - smin),
+                        "occurred_at": None,
+                        "published_at": published,
+                        "updated_at": None,
+                        "ingested_at": ingested,
+                        "language": None,
+                        "language_origin": "unknown",
+                        "title": None,
+                        "text": text,
+                        "reply_text": None,
+                        "replied_at": None,
+                        "is_verified": None,
+                        "country": None,
+                        "customer_key": customer_key,
+                        "is_removed": False,
+                        "source_url": str(path),
+                        "raw_ref": f"raw/bench#row={n};col={key}",
+                        "parser": "rowwise@0",
+                        "schema_version": SCHEMA_VERSION,
+                    }
+                )
+    t1 = time.perf_counter()
+    frame = pl.DataFrame(events, schema=EVENT_POLARS_SCHEMA)
+    t2 = time.perf_counter()
+    return {
+        "parse_s": t1 - t0,
+        "to_events_s": t2 - t1,
+        "total_s": t2 - t0,
+        "events": frame.height,
+        "measures": frame.height,
+    }
+
+
 def child(mode: str, path: str) -> None:
-    out = run_ours(Path(path)) if mode == "ours" else run_baseline(Path(path))
+    runner = {"ours": run_ours, "baseline": run_baseline, "rowwise": run_rowwise}[mode]
+    out = runner(Path(path))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(json.dumps(out))
 
@@ -202,12 +289,13 @@ def main() -> None:
         gen_s = time.perf_counter() - t
         size_mb = path.stat().st_size / 1e6
         res = {}
-        for mode in ("ours", "baseline"):
+        for mode in ("ours", "baseline", "rowwise"):
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
             )
             res[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     speed = res["baseline"]["total_s"] / res["ours"]["total_s"]
+    rowwise_speed = res["rowwise"]["total_s"] / res["ours"]["total_s"]
     parse_speed = res["baseline"]["parse_s"] / res["ours"]["parse_s"]
     lines = [
         "# Survey ingest benchmark",
@@ -218,7 +306,7 @@ def main() -> None:
         "| run | read+parse (s) | to_events (s) | total (s) | peak RSS (MB) | measures | events |",
         "|---|---|---|---|---|---|---|",
     ]
-    for mode in ("ours", "baseline"):
+    for mode in ("ours", "baseline", "rowwise"):
         r = res[mode]
         lines.append(
             f"| {mode} | {r['parse_s']:.2f} | {r['to_events_s']:.2f} | {r['total_s']:.2f} | "
@@ -226,11 +314,15 @@ def main() -> None:
         )
     lines += [
         "",
-        f"Speed-up, reader only: **{parse_speed:.1f}×**; end to end (incl. the shared to_events): "
-        f"**{speed:.1f}×**. Target ≥5× and peak RSS < 2 GB.",
+        f"Speed-up against the plain per-row implementation (`rowwise`: csv.reader + one Python dict per event "
+        f"with ids, keyed hash and redaction computed row by row): **{rowwise_speed:.1f}×** end to end.",
         "",
-        "Baseline = `csv.reader` + one Python dict per measure + `measures_frame`, then the same "
-        "`to_events`. Peak RSS from `resource.getrusage` in a fresh subprocess per run.",
+        f"Against the stricter hybrid `baseline` (csv.reader + a dict per measure, then our vectorized "
+        f"`to_events`): reader only **{parse_speed:.1f}×**, end to end **{speed:.1f}×**.",
+        "",
+        "Targets: ≥5× faster than a plain csv + per-row Python baseline, peak RSS < 2 GB. Peak RSS from "
+        "`resource.getrusage` in a fresh subprocess per run. For `rowwise` the to_events column is the time to "
+        "build the frame from the event dicts.",
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
