@@ -109,3 +109,35 @@ def test_every_shared_survey_export_through_the_sensor_path(inbox, tmp_path) -> 
         stored = events.filter(pl.col("raw_ref").str.starts_with(row["raw_key"]))
         assert stored.height == direct.events.height, p.name
         assert sorted(stored["event_id"].to_list()) == sorted(direct.events["event_id"].to_list()), p.name
+
+
+def test_inbox_on_object_storage(tmp_path, monkeypatch) -> None:
+    """An fsspec inbox (memory:// here, s3:// in production): same sensor, archive and quarantine rules."""
+    import fsspec
+
+    from cx_pipeline.defs.automation import register_inbox_files
+
+    url = f"memory://cx-inbox-{tmp_path.name}"
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(f"{url}/good.csv", QUALTRICS_SAMPLE.read_bytes())
+    fs.pipe_file(f"{url}/broken.csv", b"\x00\x01 nothing readable \xff")
+    monkeypatch.setenv("CX_PIPELINE_INBOX", url)
+    monkeypatch.delenv("CX_PIPELINE_SOURCES", raising=False)
+    instance = DagsterInstance.ephemeral()
+    result = survey_inbox_sensor(build_sensor_context(instance=instance))
+    assert isinstance(result, SensorResult) and len(result.run_requests) == 2
+    keys = register_inbox_files(instance)
+    defs = build_definitions(data_root=str(tmp_path / "data"))
+    readable = []
+    for key in keys:
+        run = defs.resolve_job_def("ingest_survey_file").execute_in_process(instance=instance, partition_key=key)
+        readable += [e.passed for e in run.get_asset_check_evaluations() if e.check_name == "file_readable"]
+    assert sorted(readable) == [False, True]
+    left = [p.rsplit("/", 1)[-1] for p in fs.find(url)]
+    assert "good.csv" not in left and "broken.csv" not in left  # both left the inbox …
+    assert any(p.endswith("_good.csv") for p in fs.find(f"{url}/processed"))  # … one archived
+    quarantined = fs.find(f"{url}/quarantine")
+    assert any(p.endswith("_broken.csv") for p in quarantined) and any(p.endswith(".reason.json") for p in quarantined)
+    assert not any(p.endswith("_broken.csv") for p in fs.find(f"{url}/processed"))
+    events = ParquetStore(str(tmp_path / "data")).read("events/survey_events")
+    assert events.filter(pl.col("metric") == "nps").height == 29

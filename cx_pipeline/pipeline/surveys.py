@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import fsspec
 import polars as pl
 
 from cx_pipeline.config import SourcesConfig, SurveyInbox
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.pipeline.parse_files import FileOutcome, parse_bytes
 from cx_pipeline.storage import RawArchive, StoreError
-from cx_pipeline.surveys import drop_folder
+from cx_pipeline.surveys import drop_folder, remote_inbox
 
 PROCESSED_DIR = "processed"
 QUARANTINE_DIR = "quarantine"
@@ -86,14 +87,20 @@ def survey_file_row(
 class InboxEntry:
     file_key: str
     file_name: str
-    path: Path
+    location: str  # local path or URL
     sha256: str
 
 
 def list_inbox(inbox: SurveyInbox) -> list[InboxEntry]:
-    """Files waiting in the inbox folder (not its processed/ or quarantine/ subfolders)."""
+    """Files waiting in the inbox folder or fsspec URL (not its processed/ or quarantine/ subfolders)."""
+    if remote_inbox.is_remote(inbox.path):
+        return [
+            InboxEntry(survey_file_key(f.sha256), f.name, f.url, f.sha256) for f in remote_inbox.list_remote(inbox.path)
+        ]
     folder = Path(inbox.path)
-    return [InboxEntry(survey_file_key(f.sha256), f.name, f.path, f.sha256) for f in drop_folder.list_inbox(folder)]
+    return [
+        InboxEntry(survey_file_key(f.sha256), f.name, str(f.path), f.sha256) for f in drop_folder.list_inbox(folder)
+    ]
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,8 @@ def find_survey_file(inbox: SurveyInbox, archive: RawArchive, key: str) -> Found
 
     A re-run finds the file in processed/ (or only in the raw archive) and gets the same bytes.
     """
+    if remote_inbox.is_remote(inbox.path):
+        return _find_remote(inbox.path, archive, key)
     folder = Path(inbox.path)
     waiting = next((f for f in drop_folder.list_inbox(folder) if survey_file_key(f.sha256) == key), None)
     if waiting is not None:
@@ -132,19 +141,49 @@ def find_survey_file(inbox: SurveyInbox, archive: RawArchive, key: str) -> Found
         data = done.path.read_bytes()
         name = done.name.split("_", 1)[1] if "_" in done.name else done.name
         return FoundFile(data, name, str(done.path), archive.put(data))
+    return _from_archive(archive, key, str(folder))
+
+
+def _from_archive(archive: RawArchive, key: str, where: str) -> FoundFile:
     blobs = archive.store.fs.glob(archive.store.path(f"{RawArchive.PREFIX}/{key[:2]}/{key}*.gz"))
     if blobs:
         raw_key = f"{RawArchive.PREFIX}/{key[:2]}/{blobs[0].rsplit('/', 1)[-1]}"
         return FoundFile(archive.get(raw_key), key, raw_key, raw_key)
     raise StoreError(
-        f"survey file {key}: no file with that content hash in {folder}, its {PROCESSED_DIR}/ folder or the raw archive"
+        f"survey file {key}: no file with that content hash in {where}, its {PROCESSED_DIR}/ folder or the raw archive"
     )
+
+
+def _find_remote(inbox_url: str, archive: RawArchive, key: str) -> FoundFile:
+    base = inbox_url.rstrip("/")
+    waiting = next((f for f in remote_inbox.list_remote(base) if survey_file_key(f.sha256) == key), None)
+    if waiting is not None:
+        data = remote_inbox.read(waiting.url)
+        raw_key = archive.put(data)
+        archive.get(raw_key)  # verify the archived copy before the inbox file is moved
+        moved = remote_inbox.archive_remote(waiting.url, f"{base}/{PROCESSED_DIR}")
+        return FoundFile(data, waiting.name, moved, raw_key)
+    return _from_archive(archive, key, base)
 
 
 def quarantine_survey_file(config: SourcesConfig, archive: RawArchive, row: dict[str, object], reason: object) -> str:
     """Put an unreadable file in <inbox>/quarantine/ with a reason file; the raw archive keeps its copy."""
     if config.survey_inbox is None:
         return str(row["raw_key"])
+    if remote_inbox.is_remote(config.survey_inbox.path):
+        data = archive.get(str(row["raw_key"]))
+        where = remote_inbox.quarantine_remote(
+            data,
+            str(row["file_name"]),
+            f"{config.survey_inbox.path.rstrip('/')}/{QUARANTINE_DIR}",
+            reason=reason,  # type: ignore[arg-type]
+        )
+        processed = str(row["inbox_path"])
+        if f"/{PROCESSED_DIR}/" in processed:
+            fs, path = fsspec.core.url_to_fs(processed)
+            if fs.exists(path):
+                fs.rm_file(path)
+        return where
     target = Path(config.survey_inbox.path) / QUARANTINE_DIR
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / str(row["file_name"])  # under its original name, from the verified raw archive

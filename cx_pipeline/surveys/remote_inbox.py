@@ -1,0 +1,106 @@
+"""The survey inbox on object storage (any fsspec URL: s3://, gs://, az://, memory://, …).
+
+Same rules as the local ``drop_folder``: files are identified by SHA-256, archived to ``processed/`` by
+copying and verifying the copy before the original is removed, and unreadable files are moved to
+``quarantine/`` next to a reason file. Object stores have no rename, so "move" is copy-verify-delete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import fsspec
+
+from cx_pipeline.sources.base import ParseError
+from cx_pipeline.surveys.drop_folder import SURVEY_SUFFIXES
+
+_PARTIAL = (".part", ".tmp", ".crdownload", ".download")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    url: str
+    name: str
+    size: int
+    sha256: str
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, root = fsspec.core.url_to_fs(url)
+    return fs, root.rstrip("/")
+
+
+def _url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return f"{protocol}://{path.lstrip('/')}" if protocol != "file" else path
+
+
+def list_remote(folder_url: str, suffixes: tuple[str, ...] = SURVEY_SUFFIXES) -> list[RemoteFile]:
+    """Survey files directly in the folder (not processed/ or quarantine/), sorted by name."""
+    fs, root = _fs(folder_url)
+    if not fs.exists(root):
+        return []
+    out = []
+    for info in sorted(fs.ls(root, detail=True), key=lambda i: i["name"]):
+        if info.get("type") != "file":
+            continue
+        name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+        if name.startswith((".", "~$")) or name.lower().endswith(_PARTIAL) or not name.lower().endswith(suffixes):
+            continue
+        data = fs.cat_file(info["name"])
+        out.append(RemoteFile(_url(fs, info["name"]), name, len(data), hashlib.sha256(data).hexdigest()))
+    return out
+
+
+def read(url: str) -> bytes:
+    fs, path = _fs(url)
+    return fs.cat_file(path)
+
+
+def _copy_verified(data: bytes, dest_url: str) -> None:
+    fs, dest = _fs(dest_url)
+    fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+    fs.pipe_file(dest, data)
+    if hashlib.sha256(fs.cat_file(dest)).hexdigest() != hashlib.sha256(data).hexdigest():
+        raise OSError(f"copy to {dest_url} does not match its SHA-256; original kept")
+
+
+def archive_remote(src_url: str, archive_url: str, *, now: datetime | None = None) -> str:
+    """Copy to ``archive_url/YYYY/MM/DD/<sha12>_<name>``, verify, then delete the original; returns the copy."""
+    now = now or datetime.now(UTC)
+    data = read(src_url)
+    sha = hashlib.sha256(data).hexdigest()
+    name = src_url.rstrip("/").rsplit("/", 1)[-1]
+    dest = f"{archive_url.rstrip('/')}/{now:%Y/%m/%d}/{sha[:12]}_{name}"
+    _copy_verified(data, dest)
+    fs, src = _fs(src_url)
+    fs.rm_file(src)
+    return dest
+
+
+def quarantine_remote(
+    data: bytes, name: str, quarantine_url: str, *, reason: str | ParseError, now: datetime | None = None
+) -> str:
+    """Write a bad file's bytes under quarantine/ with ``.reason.json`` and ``.reason.txt`` beside it."""
+    now = now or datetime.now(UTC)
+    sha = hashlib.sha256(data).hexdigest()
+    dest = f"{quarantine_url.rstrip('/')}/{now:%Y%m%dT%H%M%SZ}_{sha[:12]}_{name}"
+    _copy_verified(data, dest)
+    info = {
+        "file": name,
+        "sha256": sha,
+        "location": reason.location if isinstance(reason, ParseError) else name,
+        "problem": reason.reason if isinstance(reason, ParseError) else str(reason),
+        "quarantined_at": now.isoformat(),
+    }
+    fs, path = _fs(dest)
+    fs.pipe_file(f"{path}.reason.json", json.dumps(info, ensure_ascii=False, indent=2).encode("utf-8"))
+    fs.pipe_file(f"{path}.reason.txt", f"{name}: {info['problem']}\n".encode())
+    return dest
