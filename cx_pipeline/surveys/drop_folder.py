@@ -21,6 +21,12 @@ SURVEY_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 _PARTIAL = (".part", ".tmp", ".crdownload", ".download")
 
 
+def is_waiting_survey_file(name: str, suffixes: tuple[str, ...] = SURVEY_SUFFIXES) -> bool:
+    """A finished survey export: not hidden, not an Excel lock file, not a partial download."""
+    lower = name.lower()
+    return not name.startswith((".", "~$")) and not lower.endswith(_PARTIAL) and lower.endswith(suffixes)
+
+
 @dataclass(frozen=True)
 class InboxFile:
     path: Path
@@ -45,9 +51,7 @@ def list_inbox(folder: Path, suffixes: tuple[str, ...] = SURVEY_SUFFIXES) -> lis
     out = []
     for p in sorted(folder.iterdir()):
         name = p.name
-        if not p.is_file() or name.startswith((".", "~$")) or name.lower().endswith(_PARTIAL):
-            continue
-        if not name.lower().endswith(suffixes):
+        if not p.is_file() or not is_waiting_survey_file(name, suffixes):
             continue
         st = p.stat()
         out.append(InboxFile(p, name, st.st_size, file_sha256(p), datetime.fromtimestamp(st.st_mtime, tz=UTC)))

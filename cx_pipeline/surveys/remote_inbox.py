@@ -15,9 +15,7 @@ from datetime import UTC, datetime
 import fsspec
 
 from cx_pipeline.sources.base import ParseError
-from cx_pipeline.surveys.drop_folder import SURVEY_SUFFIXES
-
-_PARTIAL = (".part", ".tmp", ".crdownload", ".download")
+from cx_pipeline.surveys.drop_folder import SURVEY_SUFFIXES, is_waiting_survey_file
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def list_remote(folder_url: str, suffixes: tuple[str, ...] = SURVEY_SUFFIXES) ->
         if info.get("type") != "file":
             continue
         name = info["name"].rstrip("/").rsplit("/", 1)[-1]
-        if name.startswith((".", "~$")) or name.lower().endswith(_PARTIAL) or not name.lower().endswith(suffixes):
+        if not is_waiting_survey_file(name, suffixes):
             continue
         data = fs.cat_file(info["name"])
         out.append(RemoteFile(_url(fs, info["name"]), name, len(data), hashlib.sha256(data).hexdigest()))
