@@ -51,8 +51,13 @@ def _parse(folder: str, filename: str, fmt: str | None = None) -> tuple[ParseRes
     parser = get_format(fmt) if fmt else detect_format(data, filename)
     assert parser is not None, f"no format sniffs {filename}"
     result = parser.parse(data, location=_url(filename))
-    ctx = NormalizeContext(brand="Test Brand", source_url=_url(filename), raw_key=f"raw/{filename}",
-                           ingested_at=T0, keyer=CustomerKeyer("test-secret"))
+    ctx = NormalizeContext(
+        brand="Test Brand",
+        source_url=_url(filename),
+        raw_key=f"raw/{filename}",
+        ingested_at=T0,
+        keyer=CustomerKeyer("test-secret"),
+    )
     events = to_events(result, ctx, source_kind=parser.kind)
     assert contract_violations(events) == []
     return result, events, data
@@ -80,24 +85,78 @@ def _next_data_reviews(data: bytes) -> tuple[list[dict[str, Any]], dict[str, Any
 
 #: literal pins per file: first review id, its rating, its publishedDate, reply count, languages
 TP_PINS: dict[str, tuple[str, int, str, int, set[str], int]] = {
-    "tp_fr_airtransat.com_2025-06_fr-FR-locale.html":
-        ("6840a0c571f0237422cd27b8", 1, "2025-06-04T21:38:45", 0, {"fr"}, 20),
-    "tp_it_studiosamo.it_2025-07_it-IT-locale.html":
-        ("6836054b101367b4dce3ee3e", 5, "2025-05-27T20:32:43", 0, {"it"}, 20),
-    "tp_www_beautytheshop.com_2024-06_multilang-with-replies.html":
-        ("66685a58c62d2f2148b5f054", 5, "2024-06-11T16:08:24", 18, {"de", "en", "es", "it", "nl"}, 20),
-    "tp_www_bt.com_2023-05_date-last6months_replies.html":
-        ("6456378afe4e676d706281c4", 1, "2023-05-06T13:18:34", 12, {"en"}, 20),
-    "tp_www_burgerking.dk_2024-06_languages-all_da-en-no-sv.html":
-        ("667498c610cb1b1553fc3a1f", 5, "2024-06-20T23:01:58", 0, {"da", "en", "no", "sv"}, 20),
-    "tp_www_burgerking.no_2024-06_languages-all_norwegian.html":
-        ("66753e394753b480b0081de4", 5, "2024-06-21T10:47:53", 0, {"no"}, 20),
-    "tp_www_granada.no_2025-05_single-review_norwegian.html":
-        ("5faa6d8c5e693f0a8422eca0", 5, "2020-11-10T10:38:04", 0, {"no"}, 1),
-    "tp_nextdata_reviews_majority.com_page1.json":
-        ("683aa0f4993055f0ee3fae6c", 5, "2025-05-31T08:25:56", 4, {"en"}, 20),
-    "tp_nextdata_reviews_majority.com_page2.json":
-        ("67f7dc670be4a47cadec6400", 1, "2025-04-10T16:57:43", 10, {"en", "es"}, 20),
+    "tp_fr_airtransat.com_2025-06_fr-FR-locale.html": (
+        "6840a0c571f0237422cd27b8",
+        1,
+        "2025-06-04T21:38:45",
+        0,
+        {"fr"},
+        20,
+    ),
+    "tp_it_studiosamo.it_2025-07_it-IT-locale.html": (
+        "6836054b101367b4dce3ee3e",
+        5,
+        "2025-05-27T20:32:43",
+        0,
+        {"it"},
+        20,
+    ),
+    "tp_www_beautytheshop.com_2024-06_multilang-with-replies.html": (
+        "66685a58c62d2f2148b5f054",
+        5,
+        "2024-06-11T16:08:24",
+        18,
+        {"de", "en", "es", "it", "nl"},
+        20,
+    ),
+    "tp_www_bt.com_2023-05_date-last6months_replies.html": (
+        "6456378afe4e676d706281c4",
+        1,
+        "2023-05-06T13:18:34",
+        12,
+        {"en"},
+        20,
+    ),
+    "tp_www_burgerking.dk_2024-06_languages-all_da-en-no-sv.html": (
+        "667498c610cb1b1553fc3a1f",
+        5,
+        "2024-06-20T23:01:58",
+        0,
+        {"da", "en", "no", "sv"},
+        20,
+    ),
+    "tp_www_burgerking.no_2024-06_languages-all_norwegian.html": (
+        "66753e394753b480b0081de4",
+        5,
+        "2024-06-21T10:47:53",
+        0,
+        {"no"},
+        20,
+    ),
+    "tp_www_granada.no_2025-05_single-review_norwegian.html": (
+        "5faa6d8c5e693f0a8422eca0",
+        5,
+        "2020-11-10T10:38:04",
+        0,
+        {"no"},
+        1,
+    ),
+    "tp_nextdata_reviews_majority.com_page1.json": (
+        "683aa0f4993055f0ee3fae6c",
+        5,
+        "2025-05-31T08:25:56",
+        4,
+        {"en"},
+        20,
+    ),
+    "tp_nextdata_reviews_majority.com_page2.json": (
+        "67f7dc670be4a47cadec6400",
+        1,
+        "2025-04-10T16:57:43",
+        10,
+        {"en", "es"},
+        20,
+    ),
 }
 
 #: business unit pins: trustScore, numberOfReviews, histogram 1..5 (None: the file has none)
@@ -164,7 +223,10 @@ def test_trustpilot_events_match_next_data(folder: str, filename: str) -> None:
         pagination = pp["filters"]["pagination"]
         assert result.page is not None
         assert (result.page.current_page, result.page.total_pages, result.page.total_count) == (
-            pagination["currentPage"], pagination["totalPages"], pagination["totalCount"])
+            pagination["currentPage"],
+            pagination["totalPages"],
+            pagination["totalCount"],
+        )
         assert result.page.language_filter == pp["filters"]["selected"]["languages"]
 
 
@@ -176,7 +238,11 @@ def test_trustpilot_business_unit_aggregate(filename: str) -> None:
     [agg] = result.aggregates
     assert agg["kind"] == "business_unit"
     assert (agg["rating_value"], agg["rating_count"], agg["trustScore"], agg["numberOfReviews"]) == (
-        trust, count, trust, count)
+        trust,
+        count,
+        trust,
+        count,
+    )
     assert (agg["best_rating"], agg["worst_rating"]) == (5.0, 1.0)
     if hist is None:
         assert agg["histogram"] is None and events.height == 0
@@ -206,6 +272,13 @@ def test_trustpilot_location_is_kept_per_review() -> None:
     got = {rid: loc["name"] for rid, loc in result.page.business["review_locations"].items()}
     assert got == with_loc
     assert got["683aa0f4993055f0ee3fae6c"] == "Meetup Dallas"
+    events = to_events(
+        result,
+        NormalizeContext(brand="M", source_url="u", raw_key="k", ingested_at=T0, keyer=CustomerKeyer("t")),
+        source_kind="review",
+    )
+    by_review = dict(zip(events["record_id"].str.replace("trustpilot:", ""), events["location"], strict=True))
+    assert {k: v for k, v in by_review.items() if v is not None} == with_loc
 
 
 def _mutated_next_data(filename: str, mutate: Any) -> bytes:
@@ -214,7 +287,7 @@ def _mutated_next_data(filename: str, mutate: Any) -> bytes:
     assert m
     obj = json.loads(m.group(2))
     mutate(obj["props"]["pageProps"])
-    return data[: m.start(2)] + json.dumps(obj).encode() + data[m.end(2):]
+    return data[: m.start(2)] + json.dumps(obj).encode() + data[m.end(2) :]
 
 
 def test_trustpilot_schema_drift_is_tolerated_and_reported() -> None:
@@ -353,7 +426,11 @@ def test_jsonld_author_string_and_bare_rating() -> None:
     assert all(r["customer_key"] for r in rows)
     agg = _agg(result)
     assert (agg["rating_value"], agg["review_count"], agg["name"], agg["item_type"]) == (
-        4.0, 3077, "The Catcher in the Rye", "Book")
+        4.0,
+        3077,
+        "The Catcher in the Rye",
+        "Book",
+    )
     _no_author_names(events, ["John Doe", "Bob Smith"])
 
 
@@ -374,21 +451,44 @@ def test_microdata_meta_tag_reviews_with_jsonld_aggregate() -> None:
     assert result.source == "microdata" and events.height == 5
     assert set(events["score_raw"]) == {5.0}
     assert sorted(d.isoformat() for d in events["published_at"].dt.date()) == [
-        "2021-10-29", "2021-12-16", "2021-12-27", "2021-12-29", "2022-12-23"]
+        "2021-10-29",
+        "2021-12-16",
+        "2021-12-27",
+        "2021-12-29",
+        "2022-12-23",
+    ]
     assert set(events["language"]) == {"en"}
     assert events.filter(pl.col("raw_ref").str.ends_with("#microdata/review[0]"))["text"].item() == (
-        "I made it and everyone loved it. ❤")
+        "I made it and everyone loved it. ❤"
+    )
     agg = _agg(result)
     assert (agg["syntax"], agg["rating_value"], agg["review_count"]) == ("jsonld", 5.0, 42)
 
 
-@pytest.mark.parametrize(("filename", "value", "count_key", "count", "name", "item_type"), [
-    ("microdata_schemaorg-example_product_aggregaterating.html", 4.4, "review_count", 89, "Executive Anvil", "Product"),
-    ("microdata_spisbedre.dk_danish_aggregaterating-only.html", None, "rating_count", 0,
-     "Kyllingetærte med butterdejslåg", "Recipe"),
-])
-def test_aggregate_only_pages_give_zero_events_with_reason(filename: str, value: float | None, count_key: str,
-                                                           count: int, name: str, item_type: str) -> None:
+@pytest.mark.parametrize(
+    ("filename", "value", "count_key", "count", "name", "item_type"),
+    [
+        (
+            "microdata_schemaorg-example_product_aggregaterating.html",
+            4.4,
+            "review_count",
+            89,
+            "Executive Anvil",
+            "Product",
+        ),
+        (
+            "microdata_spisbedre.dk_danish_aggregaterating-only.html",
+            None,
+            "rating_count",
+            0,
+            "Kyllingetærte med butterdejslåg",
+            "Recipe",
+        ),
+    ],
+)
+def test_aggregate_only_pages_give_zero_events_with_reason(
+    filename: str, value: float | None, count_key: str, count: int, name: str, item_type: str
+) -> None:
     result, events, _ = _parse("schema_org_html", filename)
     assert events.height == 0 and result.record_count == 0
     assert result.empty_reason == "no schema.org Review on page; AggregateRating only"
@@ -403,7 +503,8 @@ def test_native_ids_are_stable_across_parses() -> None:
 
 
 def test_jsonld_format_on_a_microdata_review_page_points_to_microdata() -> None:
-    result, events, _ = _parse("schema_org_html", "microdata_littlespicejar.com_comment-reviews-meta-tags.html",
-                               fmt="jsonld")
+    result, events, _ = _parse(
+        "schema_org_html", "microdata_littlespicejar.com_comment-reviews-meta-tags.html", fmt="jsonld"
+    )
     assert events.height == 0
     assert result.empty_reason is not None and "5 microdata Review item(s)" in result.empty_reason

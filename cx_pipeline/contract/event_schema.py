@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: location
 
 SOURCE_KINDS = ("review", "survey")
 METRICS = ("star_rating", "nps", "csat", "ces", "rating", "comment")
@@ -108,6 +108,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("replied_at", UTC_TS, True, "When the company replied (UTC)."),
     Column("is_verified", pa.bool_(), True, "Source's verification flag (e.g. invited / verified purchase)."),
     Column("country", pa.string(), True, "ISO 3166-1 alpha-2 country of the customer, where given."),
+    Column(
+        "location",
+        pa.string(),
+        True,
+        "The business location the feedback is about (a store or branch), where the source names one.",
+    ),
     Column(
         "customer_key",
         pa.string(),

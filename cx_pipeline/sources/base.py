@@ -38,6 +38,7 @@ MEASURE_SCHEMA: dict[str, pl.DataType] = {
     "replied_at": UTC_DT,
     "is_verified": pl.Boolean(),
     "country": pl.String(),
+    "location": pl.String(),
     "customer_ref": pl.String(),
 }
 

@@ -239,6 +239,7 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         pl.lit(None, pl.Datetime("us", "UTC")).alias("replied_at"),
         pl.lit(None, pl.Boolean).alias("is_verified"),
         pl.lit(None, pl.String).alias("country"),
+        pl.lit(None, pl.String).alias("location"),
         pl.col("customer_ref"),
     )
     del allm

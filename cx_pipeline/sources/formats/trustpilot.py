@@ -17,9 +17,8 @@ Decisions:
 * **Pending reviews are left out** (and counted in a warning). They await moderation, are not
   shown as final on the page and may vanish; once published they come back on a later fetch under
   the same review id, so nothing is lost.
-* **Location** (``review.location.name`` on multi-location businesses) has no column in the fixed
-  event contract (it is not a touchpoint and not a country). It is kept per review in
-  ``ParseResult.page.business["review_locations"] = {review_id: {"id", "name"}}``.
+* **Location** (``review.location.name`` on multi-location businesses) → the ``location`` column
+  (contract 1.1); also per review in ``ParseResult.page.business["review_locations"]``.
 * **Company reply** → ``reply_text`` / ``replied_at`` of the review's star event.
 
 ``ParseResult.aggregates`` holds at most one ``business_unit`` dict::
@@ -332,6 +331,7 @@ class TrustpilotFormat(SourceFormat):
             loc = review.get("location")
             if isinstance(loc, dict) and loc.get("name"):
                 locations[row["native_id"]] = {"id": loc.get("id"), "name": loc.get("name")}
+                row["location"] = str(loc["name"])
             rows.append(row)
         if locations:
             page.business["review_locations"] = locations
