@@ -88,3 +88,37 @@ def test_failure_after_moving_old_version_away_restores_it(tmp_path, monkeypatch
         store.write_partition("d", pl.DataFrame({"a": [9]}), {"day": "1"})
     monkeypatch.undo()
     assert store.read("d")["a"].to_list() == [1, 2]
+
+
+def test_partitions_from_an_older_contract_read_with_new_columns_null(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from cx_pipeline.contract import COLUMN_NAMES, EVENT_POLARS_SCHEMA, EVENT_SCHEMA, contract_violations, to_arrow
+
+    row = {c: None for c in COLUMN_NAMES} | {
+        "event_id": "e1",
+        "record_id": "r",
+        "measure_key": "stars",
+        "content_hash": "h",
+        "source": "trustpilot",
+        "source_kind": "review",
+        "brand": "B",
+        "touchpoint": "overall",
+        "taxonomy_version": "1",
+        "metric": "star_rating",
+        "language_origin": "declared",
+        "is_removed": False,
+        "source_url": "u",
+        "raw_ref": "k#0",
+        "parser": "p",
+        "schema_version": "1.1",
+        "ingested_at": datetime(2026, 11, 1, tzinfo=UTC),
+    }
+    new = pl.DataFrame([row], schema=EVENT_POLARS_SCHEMA).with_columns(location=pl.lit("Aarhus"))
+    store = ParquetStore(str(tmp_path))
+    store.write_partition("events/x", to_arrow(new), {"day": "2"})
+    old = to_arrow(new.with_columns(event_id=pl.lit("e0"))).drop_columns(["location"])  # a 1.0 file
+    store.write_partition("events/x", old, {"day": "1"})
+    both = store.scan("events/x", schema=EVENT_SCHEMA).collect().sort("event_id")
+    assert both["location"].to_list() == [None, "Aarhus"]
+    assert contract_violations(both) == []

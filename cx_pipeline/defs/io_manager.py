@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from cx_pipeline.contract import EVENT_SCHEMA, to_arrow
+from cx_pipeline.contract import EVENT_SCHEMA, empty_events, to_arrow
 from cx_pipeline.storage import ParquetStore
 
 PARTITION_FOLDER_KEYS = {"daily": "day", "survey_file": "file"}
@@ -80,19 +80,17 @@ class ParquetIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext) -> pl.DataFrame | pl.LazyFrame:
         store = self._store()
         dataset = self._dataset(context)
+        meta = _definition_metadata(context)
+        schema = EVENT_SCHEMA if meta.get("cx/schema") == "touchpoint_event" else None
         if context.has_asset_partitions:
             key_name = _partition_key_name(context)
             stored = set(store.partition_values(dataset, key_name))  # one listing, not a probe per key
             wanted = [k for k in context.asset_partition_keys if k in stored]
-            lf = store.scan(dataset, [{key_name: k} for k in wanted]) if wanted else None
+            lf = store.scan(dataset, [{key_name: k} for k in wanted], schema=schema) if wanted else None
         else:
-            lf = store.scan(dataset)
+            lf = store.scan(dataset, schema=schema)
         if lf is None:
-            meta = _definition_metadata(context)
-            if meta.get("cx/schema") == "touchpoint_event":
-                lf = pl.from_arrow(EVENT_SCHEMA.empty_table()).lazy()  # type: ignore[union-attr]
-            else:
-                lf = pl.LazyFrame()
+            lf = empty_events().lazy() if schema is not None else pl.LazyFrame()
         if context.dagster_type.typing_type is pl.DataFrame:
             return lf.collect()
         return lf

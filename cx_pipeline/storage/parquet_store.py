@@ -183,7 +183,11 @@ class ParquetStore:
         *,
         schema: pa.Schema | None = None,
     ) -> pl.LazyFrame | None:
-        """Lazy frame over the files of a dataset (or of some partitions); None when nothing is stored."""
+        """Lazy frame over the files of a dataset (or of some partitions); None when nothing is stored.
+
+        With ``schema``, files written before a column was added (an older contract version) read
+        with that column null instead of failing the scan.
+        """
         files = self.parquet_files(dataset, partitions)
         if not files:
             return None
@@ -191,6 +195,10 @@ class ParquetStore:
             kwargs: dict[str, Any] = {"hive_partitioning": False}
             if self.storage_options:
                 kwargs["storage_options"] = self.storage_options
+            if schema is not None:
+                target = pl.from_arrow(schema.empty_table())
+                assert isinstance(target, pl.DataFrame)
+                kwargs.update(schema=target.schema, missing_columns="insert")
             lf = pl.scan_parquet(self._for_reader(files), **kwargs)
         else:  # a filesystem only fsspec knows (memory://, ftp://, …): read through it
             frames = []
