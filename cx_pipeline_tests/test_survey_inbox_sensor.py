@@ -141,3 +141,63 @@ def test_inbox_on_object_storage(tmp_path, monkeypatch) -> None:
     assert not any(p.endswith("_broken.csv") for p in fs.find(f"{url}/processed"))
     events = ParquetStore(str(tmp_path / "data")).read("events/survey_events")
     assert events.filter(pl.col("metric") == "nps").height == 29
+
+
+def test_declarative_table_mapping_from_the_sources_file(tmp_path, monkeypatch) -> None:
+    """Any CSV through a column mapping in config: here a Delighted-style export with non-standard headers."""
+    from cx_pipeline.defs.automation import register_inbox_files
+
+    inbox = tmp_path / "drop"
+    inbox.mkdir()
+    (inbox / "delighted_2026-11.csv").write_text(
+        "Svar-id,Kunde,Dato,Karakter,Hvorfor?\n"
+        "d1,ann@example.com,24-11-2026,10,Super levering\n"
+        "d2,bo@example.com,23-11-2026,3,Ingen svar fra kundeservice\n"
+        "d3,cy@example.com,22-11-2026,8,\n",
+        encoding="utf-8",
+    )
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"""
+survey_inbox:
+  path: {inbox}
+  default_brand: Nordlys Shop
+  rules:
+    - match: "delighted_*"
+      table_mapping:
+        id_column: Svar-id
+        customer_column: Kunde
+        date_column: Dato
+        comment_columns: ["Hvorfor?"]
+        questions:
+          Karakter: {{metric: nps, scale: [0, 10], touchpoint: overall}}
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CX_PIPELINE_SOURCES", str(sources))
+    instance = DagsterInstance.ephemeral()
+    keys = register_inbox_files(instance)
+    defs = build_definitions(data_root=str(tmp_path / "data"), sources_path=str(sources))
+    run = defs.resolve_job_def("ingest_survey_file").execute_in_process(instance=instance, partition_key=keys[0])
+    assert all(e.passed for e in run.get_asset_check_evaluations())
+    events = ParquetStore(str(tmp_path / "data")).read("events/survey_events").sort("record_id")
+    assert events["source"].unique().to_list() == ["csv"]
+    assert events["metric"].to_list() == ["nps", "nps", "nps"]
+    assert events["score_raw"].to_list() == [10.0, 3.0, 8.0]
+    assert events["text"].to_list() == ["Super levering", "Ingen svar fra kundeservice", None]
+    assert events["published_at"].dt.date().cast(pl.String).to_list() == ["2026-11-24", "2026-11-23", "2026-11-22"]
+    assert "ann@example.com" not in str(events.to_dicts())
+
+
+def test_bad_table_mapping_is_named(tmp_path) -> None:
+    from cx_pipeline.config import ConfigError, parse_sources
+
+    cfg = {
+        "survey_inbox": {
+            "path": "x",
+            "default_brand": "B",
+            "rules": [{"match": "*.csv", "table_mapping": {"id_col": "x"}}],
+        }
+    }
+    with pytest.raises(ConfigError, match=r"survey_inbox\.rules\[0\]\.table_mapping: .*id_col"):
+        parse_sources(cfg, path="s.yaml")

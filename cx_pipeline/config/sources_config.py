@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from cx_pipeline.contract.taxonomy import touchpoints
+from cx_pipeline.sources.formats.plain_table import TableMapping
 from cx_pipeline.surveys.question_registry import QuestionConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -50,6 +51,8 @@ class SurveyRule:
     brand: str | None = None
     format: str | None = None
     default_touchpoint: str | None = None
+    #: declarative column mapping for any CSV/XLSX (format "csv"): id/customer/date/comment columns, questions
+    table_mapping: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class SourcesConfig:
 
 def _expand(value: Any, where: str) -> Any:
     if isinstance(value, str):
+
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
@@ -91,6 +95,7 @@ def _expand(value: Any, where: str) -> Any:
             if default is not None:
                 return default
             raise ConfigError(f"{where}: environment variable {name} is not set")
+
         return _ENV.sub(repl, value)
     if isinstance(value, list):
         return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -150,10 +155,16 @@ def parse_sources(data: Any, *, path: str, base_dir: Path | None = None) -> Sour
         extra = set(entry) - {"id", "brand", "url", "format", "default_touchpoint", "max_pages"}
         if extra:
             raise ConfigError(f"{where}: unknown key(s) {sorted(extra)}")
-        reviews.append(ReviewSource(
-            id=sid, brand=_require(entry, "brand", where), url=url, format=fmt,
-            default_touchpoint=_touchpoint(entry.get("default_touchpoint", "overall"), where), max_pages=max_pages,
-        ))
+        reviews.append(
+            ReviewSource(
+                id=sid,
+                brand=_require(entry, "brand", where),
+                url=url,
+                format=fmt,
+                default_touchpoint=_touchpoint(entry.get("default_touchpoint", "overall"), where),
+                max_pages=max_pages,
+            )
+        )
     inbox = None
     raw_inbox = data.get("survey_inbox")
     if raw_inbox is not None:
@@ -169,10 +180,28 @@ def parse_sources(data: Any, *, path: str, base_dir: Path | None = None) -> Sour
             if not isinstance(rule, dict):
                 raise ConfigError(f"{rwhere}: expected a mapping")
             tp = rule.get("default_touchpoint")
-            rules.append(SurveyRule(
-                match=_require(rule, "match", rwhere), brand=rule.get("brand"), format=rule.get("format"),
-                default_touchpoint=_touchpoint(tp, rwhere) if tp is not None else None,
-            ))
+            extra = set(rule) - {"match", "brand", "format", "default_touchpoint", "table_mapping"}
+            if extra:
+                raise ConfigError(f"{rwhere}: unknown key(s) {sorted(extra)}")
+            mapping = rule.get("table_mapping") or {}
+            if mapping:
+                try:
+                    TableMapping.from_mapping(mapping)
+                    QuestionConfig.from_mapping(mapping.get("questions") or {})
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{rwhere}.table_mapping: {exc}") from exc
+            fmt = rule.get("format")
+            if mapping and fmt not in (None, "csv"):
+                raise ConfigError(f"{rwhere}: table_mapping applies to format 'csv', not {fmt!r}")
+            rules.append(
+                SurveyRule(
+                    match=_require(rule, "match", rwhere),
+                    brand=rule.get("brand"),
+                    format="csv" if mapping else fmt,
+                    default_touchpoint=_touchpoint(tp, rwhere) if tp is not None else None,
+                    table_mapping=dict(mapping),
+                )
+            )
         qmap = raw_inbox.get("question_map") or {}
         if not isinstance(qmap, dict):
             raise ConfigError(f"{where}.question_map: expected a mapping")
@@ -180,8 +209,12 @@ def parse_sources(data: Any, *, path: str, base_dir: Path | None = None) -> Sour
             QuestionConfig.from_mapping(qmap)
         except ValueError as exc:
             raise ConfigError(f"{where}.question_map: {exc}") from exc
-        inbox = SurveyInbox(path=inbox_path, default_brand=_require(raw_inbox, "default_brand", where),
-                            rules=tuple(rules), question_map=qmap)
+        inbox = SurveyInbox(
+            path=inbox_path,
+            default_brand=_require(raw_inbox, "default_brand", where),
+            rules=tuple(rules),
+            question_map=qmap,
+        )
     return SourcesConfig(path=path, user_agent=user_agent, review_sources=tuple(reviews), survey_inbox=inbox)
 
 

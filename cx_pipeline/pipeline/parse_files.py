@@ -61,8 +61,11 @@ def parse_bytes(
     ingested_at: datetime | None = None,
     default_touchpoint: str = "overall",
     questions: QuestionConfig | None = None,
+    fmt: SourceFormat | None = None,
 ) -> FileOutcome:
-    fmt = choose_format(data, location, source, questions)
+    """``fmt`` is a configured format instance (e.g. a plain table with its column mapping) that wins
+    over ``source``."""
+    fmt = fmt or choose_format(data, location, source, questions)
     result = fmt.parse(data, location=location)
     ctx = NormalizeContext(
         brand=brand,
@@ -79,9 +82,7 @@ def parse_bytes(
     return FileOutcome(path=location, format=fmt.name, events=events, result=result, notes=notes)
 
 
-def parse_paths(
-    paths: list[str], *, keyer: CustomerKeyer, brand: str, source: str = "auto"
-) -> list[FileOutcome]:
+def parse_paths(paths: list[str], *, keyer: CustomerKeyer, brand: str, source: str = "auto") -> list[FileOutcome]:
     """Every file parsed independently: one bad file is reported and the rest still processed."""
     outcomes = []
     for p in paths:

@@ -14,6 +14,7 @@ import polars as pl
 from cx_pipeline.config import SourcesConfig, SurveyInbox
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.pipeline.parse_files import FileOutcome, parse_bytes
+from cx_pipeline.sources.formats.plain_table import PlainTableFormat, TableMapping
 from cx_pipeline.storage import RawArchive, StoreError
 from cx_pipeline.surveys import drop_folder, remote_inbox
 
@@ -46,6 +47,7 @@ class SurveyFileRule:
     brand: str
     format: str
     default_touchpoint: str
+    table_mapping: dict[str, object] | None = None
 
 
 def rule_for(inbox: SurveyInbox, file_name: str) -> SurveyFileRule:
@@ -56,6 +58,7 @@ def rule_for(inbox: SurveyInbox, file_name: str) -> SurveyFileRule:
                 brand=rule.brand or inbox.default_brand,
                 format=rule.format or "auto",
                 default_touchpoint=rule.default_touchpoint or "overall",
+                table_mapping=rule.table_mapping or None,
             )
     return SurveyFileRule(brand=inbox.default_brand, format="auto", default_touchpoint="overall")
 
@@ -201,6 +204,11 @@ def survey_events_from_file(
     """Parse one archived survey file (a row of survey_files) into events; raises ParseError if unreadable."""
     data = archive.get(str(row["raw_key"]))
     questions = config.survey_inbox.questions() if config and config.survey_inbox else None
+    fmt = None
+    if config and config.survey_inbox:
+        rule = rule_for(config.survey_inbox, str(row["file_name"]))
+        if rule.table_mapping:
+            fmt = PlainTableFormat(mapping=TableMapping.from_mapping(dict(rule.table_mapping)))
     return parse_bytes(
         data,
         location=str(row["inbox_path"]),
@@ -211,4 +219,5 @@ def survey_events_from_file(
         ingested_at=row["archived_at"],  # type: ignore[arg-type]
         default_touchpoint=str(row["default_touchpoint"] or "overall"),
         questions=questions,
+        fmt=fmt,
     )
