@@ -17,9 +17,24 @@ GRAINS = ("day", "week", "month", "all")
 AGGREGATES_DATASET = "scored/cx_metrics"
 BASIS_DATASET = "_state/cx_metrics_basis"
 BASIS_VERSION = "1"
-_BASIS_COLUMNS = ("event_id", "content_hash", "is_removed", "brand", "touchpoint", "metric", "source",
-                  "occurred_at", "published_at", "score_raw", "score_norm", "scale_min", "scale_max",
-                  "higher_is_better", "sentiment", "sentiment_label")
+_BASIS_COLUMNS = (
+    "event_id",
+    "content_hash",
+    "is_removed",
+    "brand",
+    "touchpoint",
+    "metric",
+    "source",
+    "occurred_at",
+    "published_at",
+    "score_raw",
+    "score_norm",
+    "scale_min",
+    "scale_max",
+    "higher_is_better",
+    "sentiment",
+    "sentiment_label",
+)
 
 
 def aggregates_incrementally(
@@ -36,8 +51,11 @@ def aggregates_incrementally(
     previous = store.read(AGGREGATES_DATASET)
     old_basis = store.read(BASIS_DATASET)
     usable = (
-        previous is not None and old_basis is not None and old_basis.height > 0
-        and "basis_version" in old_basis.columns and set(old_basis["basis_version"].unique()) == {BASIS_VERSION}
+        previous is not None
+        and old_basis is not None
+        and old_basis.height > 0
+        and "basis_version" in old_basis.columns
+        and set(old_basis["basis_version"].unique()) == {BASIS_VERSION}
         and set(previous.columns) == set(AGGREGATE_SCHEMA)
     )
     if usable:
