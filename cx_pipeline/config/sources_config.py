@@ -118,7 +118,7 @@ def _touchpoint(value: Any, where: str) -> str:
     return str(value)
 
 
-def parse_sources(data: Any, *, path: str, base_dir: Path | None = None) -> SourcesConfig:
+def parse_sources(data: Any, *, path: str) -> SourcesConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     unknown = set(data) - {"version", "user_agent", "review_sources", "survey_inbox"}
@@ -172,8 +172,9 @@ def parse_sources(data: Any, *, path: str, base_dir: Path | None = None) -> Sour
         if not isinstance(raw_inbox, dict):
             raise ConfigError(f"{where}: expected a mapping")
         inbox_path = _require(raw_inbox, "path", where)
-        if base_dir is not None and "://" not in inbox_path and not os.path.isabs(inbox_path):
-            inbox_path = str((base_dir / inbox_path).resolve())
+        if "://" not in inbox_path and not os.path.isabs(inbox_path):
+            # relative to the working directory, like the data root (./data and ./data/inbox go together)
+            inbox_path = str(Path(inbox_path).resolve())
         rules = []
         for j, rule in enumerate(raw_inbox.get("rules") or []):
             rwhere = f"{where}.rules[{j}]"
@@ -228,4 +229,4 @@ def load_sources(path: str | Path) -> SourcesConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
-    return parse_sources(data, path=str(p), base_dir=p.parent)
+    return parse_sources(data, path=str(p))
