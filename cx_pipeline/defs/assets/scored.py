@@ -9,11 +9,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    Config,
     FreshnessPolicy,
     MetadataValue,
     Output,
     asset,
 )
+from pydantic import Field
 
 from cx_pipeline.contract import COLUMN_NAMES, contract_violations
 from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
@@ -54,6 +56,13 @@ ALERTS_UNIQUE = ("brand", "touchpoint", "source", "metric", "grain", "period")
 DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
 
 
+class TextScoringConfig(Config):
+    sentiment_method: str = "lexicon"
+    """lexicon (fast, default), e5 or e5+lexicon (multilingual-e5-small; needs the `e5` extra; ~40 s per 1k texts)."""
+    extra_term_files: list[str] = Field(default_factory=list)
+    """Touchpoint term files (YAML) merged over the bundled lists, e.g. a brand's own words."""
+
+
 @asset(
     key=SCORED_EVENTS_KEY,
     ins={"touchpoint_events": AssetIn(key=TOUCHPOINT_EVENTS_KEY)},
@@ -72,9 +81,9 @@ DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), w
     description="Every touchpoint event with language (declared or detected), sentiment −1..1 with label, "
     "touchpoints mentioned in the text (with evidence) and the method/version that made each score.",
 )
-def scored_events(context: AssetExecutionContext, touchpoint_events: pl.LazyFrame):
+def scored_events(context: AssetExecutionContext, config: TextScoringConfig, touchpoint_events: pl.LazyFrame):
     events = touchpoint_events.collect()
-    scored = score_text(events)
+    scored = score_text(events, sentiment_method=config.sentiment_method, extra_term_files=config.extra_term_files)
     assert isinstance(scored, pl.DataFrame)
     texts = scored.filter(pl.col("sentiment").is_not_null())
     yield Output(
