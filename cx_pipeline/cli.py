@@ -93,7 +93,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     if problems:
         print(f"error: {args.input}: breaks the event contract: {'; '.join(problems)}", file=sys.stderr)
         return 1
-    scored = score_text(events.select(COLUMN_NAMES), extra_term_files=args.terms or ())
+    scored = score_text(
+        events.select(COLUMN_NAMES), extra_term_files=args.terms or (), sentiment_method=args.sentiment_method
+    )
     assert isinstance(scored, pl.DataFrame)
     tmp = Path(f"{args.output}.tmp")
     pq.write_table(scored.to_arrow(), tmp, compression="zstd")
@@ -156,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="TERMS.yaml",
         help="extra touchpoint term file(s) merged over the bundled lists (repeatable)",
+    )
+    sc.add_argument(
+        "--sentiment-method",
+        default="lexicon",
+        choices=["lexicon", "e5", "e5+lexicon"],
+        help="lexicon (fast, default) or the slower embedding methods (need the e5 extra)",
     )
     sc.set_defaults(func=cmd_score)
 
