@@ -378,6 +378,38 @@ def test_sample_surveymonkey_export(keyer) -> None:
     assert contract_violations(_events(r, keyer)) == []
 
 
+def test_surveymonkey_workbook_with_several_sheets(keyer, tmp_path: Path) -> None:
+    """A re-saved workbook with a summary sheet first: the response sheet is found, typed cells are rendered
+    as an export would, and the result equals the CSV export of the same answers."""
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    import csv
+    import io
+
+    csv_bytes = (SAMPLES / "nordlys_shop_surveymonkey_2025-04.csv").read_bytes()
+    rows = list(csv.reader(io.StringIO(csv_bytes.decode("utf-8"))))
+    book = tmp_path / "sm.xlsx"
+    wb = xlsxwriter.Workbook(str(book))
+    summary = wb.add_worksheet("Summary")
+    summary.write_row(0, 0, ["Survey", "Nordlys Shop CSAT"])
+    summary.write_row(1, 0, ["Responses", len(rows) - 2])
+    sheet = wb.add_worksheet("Responses")
+    for i, row in enumerate(rows):
+        for j, cell in enumerate(row):
+            if i >= 2 and j == 0:
+                sheet.write_number(i, j, int(cell))  # typed respondent id, as Excel keeps it
+            elif i >= 2 and cell.isdigit() and j > 8:
+                sheet.write_number(i, j, int(cell))
+            else:
+                sheet.write_string(i, j, cell)
+    wb.close()
+    from_xlsx = SurveyMonkeyFormat().parse(book.read_bytes(), location=str(book))
+    from_csv = SurveyMonkeyFormat().parse(csv_bytes, location="sm.csv")
+    assert any("read sheet 'Responses'" in w for w in from_xlsx.warnings)
+    assert from_xlsx.record_count == from_csv.record_count == 20
+    cols = ["native_id", "measure_key", "metric", "score_raw", "text"]
+    assert from_xlsx.measures.select(cols).sort(cols).equals(from_csv.measures.select(cols).sort(cols))
+
+
 # ---------------------------------------------------------------- inbox helpers
 
 
