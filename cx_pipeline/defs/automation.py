@@ -17,9 +17,11 @@ from dagster import (
     sensor,
 )
 
-from cx_pipeline.config import load_sources
+from cx_pipeline.config import SurveyInbox, load_sources
 from cx_pipeline.defs.partitions import SURVEY_FILES
 from cx_pipeline.pipeline.surveys import list_inbox
+
+SURVEY_FILES_NAME = SURVEY_FILES.name or "survey_file"
 
 ingest_reviews_job = define_asset_job(
     "ingest_reviews",
@@ -59,17 +61,22 @@ def _sources_path() -> str:
     return os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
 
 
+def _inbox_keys(instance: DagsterInstance, inbox: SurveyInbox) -> tuple[list[str], list[str]]:
+    """(every inbox file's partition key, the keys not yet registered), each once, in inbox order."""
+    keys = list(dict.fromkeys(f.file_key for f in list_inbox(inbox)))
+    known = set(instance.get_dynamic_partitions(SURVEY_FILES_NAME))
+    return keys, [k for k in keys if k not in known]
+
+
 def register_inbox_files(instance: DagsterInstance) -> list[str]:
     """Add a survey_file partition for every inbox file not seen before; returns all inbox keys."""
     cfg = load_sources(_sources_path())
     if cfg.survey_inbox is None:
         return []
-    keys = [f.file_key for f in list_inbox(cfg.survey_inbox)]
-    known = set(instance.get_dynamic_partitions(SURVEY_FILES.name or "survey_file"))
-    new = [k for k in dict.fromkeys(keys) if k not in known]
+    keys, new = _inbox_keys(instance, cfg.survey_inbox)
     if new:
-        instance.add_dynamic_partitions(SURVEY_FILES.name or "survey_file", new)
-    return list(dict.fromkeys(keys))
+        instance.add_dynamic_partitions(SURVEY_FILES_NAME, new)
+    return keys
 
 
 @sensor(
@@ -82,15 +89,12 @@ def survey_inbox_sensor(context: SensorEvaluationContext) -> SensorResult | Skip
     cfg = load_sources(_sources_path())
     if cfg.survey_inbox is None:
         return SkipReason(f"{cfg.path}: no survey_inbox configured")
-    files = list_inbox(cfg.survey_inbox)
-    known = set(context.instance.get_dynamic_partitions(SURVEY_FILES.name or "survey_file"))
-    new = [f for f in files if f.file_key not in known]
+    keys, new = _inbox_keys(context.instance, cfg.survey_inbox)
     if not new:
-        return SkipReason(f"no new files in {cfg.survey_inbox.path} ({len(files)} already known)")
-    keys = list(dict.fromkeys(f.file_key for f in new))
+        return SkipReason(f"no new files in {cfg.survey_inbox.path} ({len(keys)} already known)")
     return SensorResult(
-        run_requests=[RunRequest(partition_key=k, run_key=f"survey_file:{k}") for k in keys],
-        dynamic_partitions_requests=[SURVEY_FILES.build_add_request(keys)],
+        run_requests=[RunRequest(partition_key=k, run_key=f"survey_file:{k}") for k in new],
+        dynamic_partitions_requests=[SURVEY_FILES.build_add_request(new)],
     )
 
 

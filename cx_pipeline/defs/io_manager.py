@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from cx_pipeline.contract import EVENT_SCHEMA, empty_events, to_arrow
+from cx_pipeline.contract import EVENT_SCHEMA, conform, empty_events
 from cx_pipeline.storage import ParquetStore
 
 PARTITION_FOLDER_KEYS = {"daily": "day", "survey_file": "file"}
@@ -62,7 +62,7 @@ class ParquetIOManager(ConfigurableIOManager):
         meta = _definition_metadata(context)
         dataset = self._dataset(context)
         is_events = meta.get("cx/schema") == "touchpoint_event"
-        table = to_arrow(obj) if is_events else obj.to_arrow()
+        table = conform(obj) if is_events else obj  # the store casts to the schema (descriptions) once
         schema = EVENT_SCHEMA if is_events else None
         if context.has_asset_partitions:
             keys = context.asset_partition_keys

@@ -10,7 +10,7 @@ import polars_hash as plh
 
 from cx_pipeline.contract import COLUMN_NAMES, SCHEMA_VERSION, conform, empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
-from cx_pipeline.contract.taxonomy import check_touchpoint, taxonomy_version
+from cx_pipeline.contract.taxonomy import check_touchpoint, taxonomy_version, touchpoints
 from cx_pipeline.normalize.redact import redact_expr
 from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseResult
 
@@ -59,7 +59,7 @@ def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -
     bad_tp = (
         m.lazy()
         .select(pl.col("touchpoint").drop_nulls().unique())
-        .filter(~pl.col("touchpoint").is_in(list(_known_touchpoints())))
+        .filter(~pl.col("touchpoint").is_in(list(touchpoints())))
         .collect()["touchpoint"]
         .to_list()
     )
@@ -108,12 +108,6 @@ def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -
         .collect()
     )
     return conform(df)
-
-
-def _known_touchpoints() -> tuple[str, ...]:
-    from cx_pipeline.contract.taxonomy import touchpoints
-
-    return touchpoints()
 
 
 def latest_versions(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:

@@ -34,8 +34,4 @@ def redact_text(text: str | None) -> str | None:
 def redact_expr(expr: pl.Expr) -> pl.Expr:
     """Vectorized redaction; the e-mail regex only runs on texts that contain an '@'."""
     emails = pl.when(expr.str.contains("@", literal=True)).then(expr.str.replace_all(EMAIL_PATTERN, EMAIL_MASK))
-    return (
-        emails.otherwise(expr)
-        .str.replace_all(_IPV4_POLARS, IP_MASK)
-        .str.replace_all(PHONE_PATTERN, PHONE_MASK)
-    )
+    return emails.otherwise(expr).str.replace_all(_IPV4_POLARS, IP_MASK).str.replace_all(PHONE_PATTERN, PHONE_MASK)

@@ -52,7 +52,6 @@ def mark_removed_reviews(events: pl.LazyFrame, pages: pl.LazyFrame | None) -> pl
 def build_touchpoint_events(parts: list[pl.LazyFrame | None], pages: pl.LazyFrame | None = None) -> pl.DataFrame:
     """Union every events partition, keep each event's latest version, mark removed reviews."""
     frames = [p.select(list(EVENT_POLARS_SCHEMA)) for p in parts if p is not None]
-    frames = [f for f in frames if f.collect_schema().names()]
     if not frames:
         return empty_events()
     latest = latest_versions(pl.concat(frames, how="vertical"))

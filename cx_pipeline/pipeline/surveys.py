@@ -164,7 +164,7 @@ def _find_remote(inbox_url: str, archive: RawArchive, key: str) -> FoundFile:
         data = remote_inbox.read(waiting.url)
         raw_key = archive.put(data)
         archive.get(raw_key)  # verify the archived copy before the inbox file is moved
-        moved = remote_inbox.archive_remote(waiting.url, f"{base}/{PROCESSED_DIR}")
+        moved = remote_inbox.archive_remote(waiting.url, f"{base}/{PROCESSED_DIR}", data=data)
         return FoundFile(data, waiting.name, moved, raw_key)
     return _from_archive(archive, key, base)
 

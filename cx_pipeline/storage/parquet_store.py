@@ -12,7 +12,6 @@ half-written file where readers look:
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -150,11 +149,6 @@ class ParquetStore:
         for stale in existing - written:
             self.fs.rm(stale)
 
-    def exists(self, dataset: str, partition: Mapping[str, str] | None = None) -> bool:
-        return self.fs.exists(self.path(dataset, _partition_dir(partition), PART_FILE)) or (
-            partition is None and bool(self.parquet_files(dataset))
-        )
-
     def parquet_files(self, dataset: str, partitions: Iterable[Mapping[str, str]] | None = None) -> list[str]:
         if partitions is not None:
             out = []
@@ -214,13 +208,6 @@ class ParquetStore:
         lf = self.scan(dataset, partitions)
         return None if lf is None else lf.collect()
 
-    def read_schema(self, dataset: str) -> pa.Schema | None:
-        files = self.parquet_files(dataset)
-        if not files:
-            return None
-        with self.fs.open(files[0], "rb") as fh:
-            return pq.read_schema(fh)
-
     def partition_values(self, dataset: str, key: str) -> list[str]:
         base = self.path(dataset)
         if not self.fs.exists(base):
@@ -231,11 +218,6 @@ class ParquetStore:
             if name.startswith(f"{key}="):
                 values.append(name.split("=", 1)[1])
         return sorted(values)
-
-    def delete_partition(self, dataset: str, partition: Mapping[str, str]) -> None:
-        target = self.path(dataset, _partition_dir(partition))
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm(target, recursive=True)
 
 
 class RawArchive:

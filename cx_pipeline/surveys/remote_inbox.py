@@ -70,10 +70,13 @@ def _copy_verified(data: bytes, dest_url: str) -> None:
         raise OSError(f"copy to {dest_url} does not match its SHA-256; original kept")
 
 
-def archive_remote(src_url: str, archive_url: str, *, now: datetime | None = None) -> str:
-    """Copy to ``archive_url/YYYY/MM/DD/<sha12>_<name>``, verify, then delete the original; returns the copy."""
+def archive_remote(src_url: str, archive_url: str, *, data: bytes | None = None, now: datetime | None = None) -> str:
+    """Copy to ``archive_url/YYYY/MM/DD/<sha12>_<name>``, verify, then delete the original; returns the copy.
+
+    ``data``: the file's bytes when the caller already read them (saves a second download).
+    """
     now = now or datetime.now(UTC)
-    data = read(src_url)
+    data = read(src_url) if data is None else data
     sha = hashlib.sha256(data).hexdigest()
     name = src_url.rstrip("/").rsplit("/", 1)[-1]
     dest = f"{archive_url.rstrip('/')}/{now:%Y/%m/%d}/{sha[:12]}_{name}"

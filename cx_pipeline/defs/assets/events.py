@@ -17,6 +17,7 @@ from dagster import (
     multi_asset,
 )
 
+from cx_pipeline.contract import empty_events
 from cx_pipeline.defs.assets.raw import RAW_PAGES_KEY, RAW_SURVEYS_KEY
 from cx_pipeline.defs.checks import (
     dataset_check_result,
@@ -170,8 +171,6 @@ def survey_events(
     except ParseError as exc:
         where = quarantine_survey_file(cfg, data_store.archive(), row, str(exc))
         context.log.error(f"{exc} — quarantined to {where}")
-        from cx_pipeline.contract import empty_events
-
         ev = empty_events()
         yield Output(ev, metadata=frame_metadata(ev, EVENT_PREVIEW, error=str(exc), quarantined_to=where))
         yield from event_check_results(SURVEY_EVENTS_KEY, ev)
