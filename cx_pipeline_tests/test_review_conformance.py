@@ -12,7 +12,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import pytest
@@ -83,93 +83,45 @@ def _next_data_reviews(data: bytes) -> tuple[list[dict[str, Any]], dict[str, Any
 
 # ------------------------------------------------------------------------------------------ Trustpilot
 
-#: literal pins per file: first review id, its rating, its publishedDate, reply count, languages
-TP_PINS: dict[str, tuple[str, int, str, int, set[str], int]] = {
-    "tp_fr_airtransat.com_2025-06_fr-FR-locale.html": (
-        "6840a0c571f0237422cd27b8",
-        1,
-        "2025-06-04T21:38:45",
-        0,
-        {"fr"},
-        20,
-    ),
-    "tp_it_studiosamo.it_2025-07_it-IT-locale.html": (
-        "6836054b101367b4dce3ee3e",
-        5,
-        "2025-05-27T20:32:43",
-        0,
-        {"it"},
-        20,
-    ),
-    "tp_www_beautytheshop.com_2024-06_multilang-with-replies.html": (
-        "66685a58c62d2f2148b5f054",
-        5,
-        "2024-06-11T16:08:24",
-        18,
-        {"de", "en", "es", "it", "nl"},
-        20,
-    ),
-    "tp_www_bt.com_2023-05_date-last6months_replies.html": (
-        "6456378afe4e676d706281c4",
-        1,
-        "2023-05-06T13:18:34",
-        12,
-        {"en"},
-        20,
-    ),
-    "tp_www_burgerking.dk_2024-06_languages-all_da-en-no-sv.html": (
-        "667498c610cb1b1553fc3a1f",
-        5,
-        "2024-06-20T23:01:58",
-        0,
-        {"da", "en", "no", "sv"},
-        20,
-    ),
-    "tp_www_burgerking.no_2024-06_languages-all_norwegian.html": (
-        "66753e394753b480b0081de4",
-        5,
-        "2024-06-21T10:47:53",
-        0,
-        {"no"},
-        20,
-    ),
-    "tp_www_granada.no_2025-05_single-review_norwegian.html": (
-        "5faa6d8c5e693f0a8422eca0",
-        5,
-        "2020-11-10T10:38:04",
-        0,
-        {"no"},
-        1,
-    ),
-    "tp_nextdata_reviews_majority.com_page1.json": (
-        "683aa0f4993055f0ee3fae6c",
-        5,
-        "2025-05-31T08:25:56",
-        4,
-        {"en"},
-        20,
-    ),
-    "tp_nextdata_reviews_majority.com_page2.json": (
-        "67f7dc670be4a47cadec6400",
-        1,
-        "2025-04-10T16:57:43",
-        10,
-        {"en", "es"},
-        20,
-    ),
-}
+class Tp(NamedTuple):
+    """Literal pins of one Trustpilot fixture, read by hand from its ``__NEXT_DATA__``.
 
-#: business unit pins: trustScore, numberOfReviews, histogram 1..5 (None: the file has none)
-TP_BUSINESS: dict[str, tuple[float, int, list[int] | None]] = {
-    "tp_fr_airtransat.com_2025-06_fr-FR-locale.html": (1.8, 83, [63, 8, 3, 1, 8]),
-    "tp_it_studiosamo.it_2025-07_it-IT-locale.html": (4.6, 43, [1, 0, 0, 5, 37]),
-    "tp_www_beautytheshop.com_2024-06_multilang-with-replies.html": (4.4, 2989, [368, 41, 51, 185, 2344]),
-    "tp_www_bt.com_2023-05_date-last6months_replies.html": (1.5, 13582, [11798, 415, 198, 208, 963]),
-    "tp_www_burgerking.dk_2024-06_languages-all_da-en-no-sv.html": (1.9, 3205, [2344, 240, 106, 120, 395]),
-    "tp_www_burgerking.no_2024-06_languages-all_norwegian.html": (2.3, 99, [62, 14, 4, 3, 16]),
-    "tp_www_granada.no_2025-05_single-review_norwegian.html": (3.7, 1, [0, 0, 0, 0, 1]),
-    "tp_nextdata_businessunit_majority.com_page0.json": (4.7, 11211, None),
+    first_id/first_rating/first_published: reviews[0]; replies: reviews with a reply; languages: review languages;
+    reviews: reviews in the file; trust_score/number_of_reviews/histogram (1..5 stars): the business unit.
+    None where the file has no such part (a reviews-only JSON, or a business-unit-only JSON).
+    """
+
+    first_id: str | None
+    first_rating: int | None
+    first_published: str | None
+    replies: int | None
+    languages: set[str] | None
+    reviews: int | None
+    trust_score: float | None = None
+    number_of_reviews: int | None = None
+    histogram: list[int] | None = None
+
+
+# One line per file in ../shared/fixtures/trustpilot_html and trustpilot_json; a new file fails
+# test_every_trustpilot_fixture_is_pinned until it has one. To pin a new file, read its __NEXT_DATA__
+# (props.pageProps: reviews[0].id/rating/dates.publishedDate, businessUnit.trustScore/numberOfReviews,
+# filters.reviewStatistics.ratings one..five) and add a line; the tests below cross-check it against the parser.
+TP: dict[str, Tp] = {
+    "tp_fr_airtransat.com_2025-06_fr-FR-locale.html": Tp("6840a0c571f0237422cd27b8", 1, "2025-06-04T21:38:45", 0, {"fr"}, 20, 1.8, 83, [63, 8, 3, 1, 8]),
+    "tp_it_studiosamo.it_2025-07_it-IT-locale.html": Tp("6836054b101367b4dce3ee3e", 5, "2025-05-27T20:32:43", 0, {"it"}, 20, 4.6, 43, [1, 0, 0, 5, 37]),
+    "tp_www_beautytheshop.com_2024-06_multilang-with-replies.html": Tp("66685a58c62d2f2148b5f054", 5, "2024-06-11T16:08:24", 18, {"de", "en", "es", "it", "nl"}, 20, 4.4, 2989, [368, 41, 51, 185, 2344]),
+    "tp_www_bt.com_2023-05_date-last6months_replies.html": Tp("6456378afe4e676d706281c4", 1, "2023-05-06T13:18:34", 12, {"en"}, 20, 1.5, 13582, [11798, 415, 198, 208, 963]),
+    "tp_www_burgerking.dk_2024-06_languages-all_da-en-no-sv.html": Tp("667498c610cb1b1553fc3a1f", 5, "2024-06-20T23:01:58", 0, {"da", "en", "no", "sv"}, 20, 1.9, 3205, [2344, 240, 106, 120, 395]),
+    "tp_www_burgerking.no_2024-06_languages-all_norwegian.html": Tp("66753e394753b480b0081de4", 5, "2024-06-21T10:47:53", 0, {"no"}, 20, 2.3, 99, [62, 14, 4, 3, 16]),
+    # sort=recency is the page's default; filtered to English: 19 of 305 reviews on one page, newest first
+    "tp_www_burgerking.no_2025-05_sort-recency_lang-en.html": Tp("681212c2b626af4cb337a959", 4, "2025-04-30T14:08:35", 0, {"en"}, 19, 3.9, 333, [104, 19, 9, 24, 177]),
+    "tp_www_granada.no_2025-05_single-review_norwegian.html": Tp("5faa6d8c5e693f0a8422eca0", 5, "2020-11-10T10:38:04", 0, {"no"}, 1, 3.7, 1, [0, 0, 0, 0, 1]),
+    "tp_nextdata_reviews_majority.com_page1.json": Tp("683aa0f4993055f0ee3fae6c", 5, "2025-05-31T08:25:56", 4, {"en"}, 20),
+    "tp_nextdata_reviews_majority.com_page2.json": Tp("67f7dc670be4a47cadec6400", 1, "2025-04-10T16:57:43", 10, {"en", "es"}, 20),
+    "tp_nextdata_businessunit_majority.com_page0.json": Tp(None, None, None, None, None, None, 4.7, 11211),
 }
+TP_PINS = {name: pin for name, pin in TP.items() if pin.first_id is not None}
+TP_BUSINESS = {name: pin for name, pin in TP.items() if pin.trust_score is not None}
 
 
 def _tp_cases() -> list[tuple[str, str]]:
@@ -180,7 +132,7 @@ def test_every_trustpilot_fixture_is_pinned() -> None:
     files = {f for _, f in _tp_cases()}
     if not files:
         pytest.skip(f"shared fixtures not available under {FIXTURES}")
-    assert files == set(TP_PINS) | set(TP_BUSINESS), "a fixture was added or renamed: pin its expectations"
+    assert files == set(TP), "a fixture was added or renamed: pin its expectations in TP"
 
 
 @pytest.mark.parametrize(("folder", "filename"), _tp_cases() or [("trustpilot_html", "absent")])
@@ -211,7 +163,7 @@ def test_trustpilot_events_match_next_data(folder: str, filename: str) -> None:
     texts = {row["native_id"]: (row["title"], row["text"]) for row in result.measures.iter_rows(named=True)}
     assert texts == {r["id"]: (r.get("title") or None, r.get("text") or None) for r in expected}
     if filename in TP_PINS:
-        first_id, rating, published, replies, langs, count = TP_PINS[filename]
+        first_id, rating, published, replies, langs, count, *_ = TP_PINS[filename]
         first = events.filter(pl.col("raw_ref") == f"raw/{filename}#reviews[0]").row(0, named=True)
         assert first["record_id"] == f"trustpilot:{first_id}"
         assert first["score_raw"] == rating
@@ -234,7 +186,7 @@ def test_trustpilot_events_match_next_data(folder: str, filename: str) -> None:
 def test_trustpilot_business_unit_aggregate(filename: str) -> None:
     folder = "trustpilot_json" if filename.endswith(".json") else "trustpilot_html"
     result, events, _ = _parse(folder, filename)
-    trust, count, hist = TP_BUSINESS[filename]
+    trust, count, hist = TP_BUSINESS[filename][6:]
     [agg] = result.aggregates
     assert agg["kind"] == "business_unit"
     assert (agg["rating_value"], agg["rating_count"], agg["trustScore"], agg["numberOfReviews"]) == (
@@ -339,7 +291,7 @@ def test_trustpilot_jsonld_agrees_with_next_data(filename: str) -> None:
     got = {nid.rsplit("/", 1)[-1]: s for nid, s in zip(ld.measures["native_id"], ld.measures["score_raw"], strict=True)}
     assert got == stars
     [agg] = [a for a in ld.aggregates if a["item_type"] == "LocalBusiness"]
-    assert agg["rating_count"] is None and agg["review_count"] == TP_BUSINESS[filename][1]
+    assert agg["rating_count"] is None and agg["review_count"] == TP[filename].number_of_reviews
 
 
 # ------------------------------------------------------------------------------------------ schema.org

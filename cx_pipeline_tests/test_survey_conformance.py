@@ -6,6 +6,7 @@ are read in place and never copied into the repo.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,41 +23,60 @@ pytestmark = pytest.mark.conformance
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 SURVEYS = FIXTURES / "survey_exports"
 
-# file → (format, responses, measures, {measure_key prefix: (metric, scale_min, scale_max)})
-EXPECTED: dict[str, tuple[str, int, int, dict[str, tuple[str, float | None, float | None]]]] = {
-    "qualtrics_qualtRics_sample_3-header-rows_de-labels.csv": ("qualtrics", 1, 1, {"comment": ("comment", None, None)}),
-    "qualtrics_qualtRics_sample_legacy_2-header-rows_bom.csv": ("qualtrics", 1, 0, {}),
-    "qualtrics_2025_nps-widget_NPS_GROUP_labels.csv": (
-        "qualtrics",
-        47,
-        282,
-        {
-            "Q54": ("rating", 0.0, 10.0),
-            "Q56": ("rating", 0.0, 10.0),
-            "Q57": ("rating", 0.0, 10.0),
-            "Q23_1": ("csat", 1.0, 7.0),
-            "Q62_1": ("csat", 1.0, 7.0),
-            "Q65_1": ("csat", 1.0, 7.0),
-        },
-    ),
-    "qualtrics_2016_insights_py-dict-importid_no-basis.csv": ("qualtrics", 15, 0, {}),
-    "qualtrics_2016_free-text-comments.csv": ("qualtrics", 10, 10, {"comment": ("comment", None, None)}),
-    "surveymonkey_csv_excel-resaved_sci-notation-ids.csv": ("surveymonkey", 4, 0, {}),
-    "surveymonkey_xlsx_post.xlsx": ("surveymonkey", 4, 0, {}),
-    "typeform_osmi-2018_csv_html-in-headers.csv": (
-        "typeform",
-        417,
-        403,
-        {"Q10": ("ces", 1.0, 5.0), "comment": ("comment", None, None)},
-    ),
-    "googleforms_nus-bus-satisfaction_duplicate-headers.csv": (
-        "google_forms",
-        77,
-        924,
-        {"Choose the column": ("csat", 1.0, 5.0)},
-    ),
-    "nps_simple_response-date_user_rating.csv": ("csv", 1952, 1952, {"nps_rating": ("nps", 0.0, 10.0)}),
+C = ("comment", None, None)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What the current code reads from a file: format, responses, measures, and each measure's metric and scale.
+
+    ``gaps`` names what it still gets wrong and the issue that closes it, so a reader sees the debt next to the pin.
+    """
+
+    format: str
+    responses: int
+    measures: int
+    metrics: dict[str, tuple[str, float | None, float | None]] = field(default_factory=dict)
+    gaps: str = ""
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A file the current code cannot read at all: the error it gives today and the issue that closes the gap."""
+
+    error: str
+    closed_by: str
+
+
+# One line per file in ../shared/fixtures/survey_exports; test_every_fixture_is_covered fails until a new file has one.
+# To pin a new file, run `.venv/bin/cx-pipeline parse ../shared/fixtures/survey_exports/NEW -o /tmp/new.parquet`,
+# check the counts against the file by hand, and add `"NEW": Pin(format, responses, measures, {key prefix: (metric,
+# scale_min, scale_max)}, gaps="what is still wrong (issue N)")`, or `Gap("error text", "issue N")` when it fails.
+EXPECTED: dict[str, Pin | Gap] = {
+    "qualtrics_qualtRics_sample_3-header-rows_de-labels.csv": Pin("qualtrics", 1, 1, {"comment": C}),
+    "qualtrics_qualtRics_sample_legacy_2-header-rows_bom.csv": Pin("qualtrics", 1, 0),
+    "qualtrics_2025_nps-widget_NPS_GROUP_labels.csv": Pin("qualtrics", 47, 282, {
+        "Q54": ("rating", 0.0, 10.0), "Q56": ("rating", 0.0, 10.0), "Q57": ("rating", 0.0, 10.0),
+        "Q23_1": ("csat", 1.0, 7.0), "Q62_1": ("csat", 1.0, 7.0), "Q65_1": ("csat", 1.0, 7.0)},
+        gaps="three unrelated 0-10 items pooled as 'rating' (issue 12)"),
+    "qualtrics_2016_insights_py-dict-importid_no-basis.csv": Pin("qualtrics", 15, 0, gaps="needs a question map (12)"),
+    "qualtrics_2016_free-text-comments.csv": Pin("qualtrics", 10, 10, {"comment": C}),
+    "surveymonkey_csv_excel-resaved_sci-notation-ids.csv": Pin("surveymonkey", 4, 0, gaps="needs a question map (12)"),
+    "surveymonkey_xlsx_post.xlsx": Pin("surveymonkey", 4, 0, gaps="needs a question map (issue 12)"),
+    "typeform_osmi-2018_csv_html-in-headers.csv": Pin("typeform", 417, 403, {"Q10": ("ces", 1.0, 5.0), "comment": C}),
+    "googleforms_nus-bus-satisfaction_duplicate-headers.csv": Pin("google_forms", 77, 924,
+                                                                  {"Choose the column": ("csat", 1.0, 5.0)}),
+    "nps_simple_response-date_user_rating.csv": Pin("csv", 1952, 1952, {"nps_rating": ("nps", 0.0, 10.0)}),
+    "googleforms_fr_horodateur_recommander_0-10.csv": Pin("google_forms", 93, 93, {"comment": C}, gaps="0-10 'recommander"
+                                                          "' not mapped to NPS; dd/mm read month-first (issue 12)"),
+    "googleforms_de_zeitstempel_dup-headers_weiterempfehlen_1-5.csv": Pin("google_forms", 51, 19, {
+        "Wie zufrieden": ("csat", 1.0, 5.0), "comment": C}, gaps="'weiterempfehlen' 1-5 not mapped (issue 12)"),
+    "googleforms_sv_tidstampel_dotted-time_likert.csv": Pin("csv", 21, 0, gaps="read as a plain table, not Google "
+                                                            "Forms; Tidstämpel with dotted time unused (issue 12)"),
+    "spss_epsi_no_value-labels_weights.sav": Gap("format not recognised", closed_by="issue 14 (SPSS .sav reader)"),
 }
+PINS = {name: pin for name, pin in EXPECTED.items() if isinstance(pin, Pin)}
+GAPS = {name: gap for name, gap in EXPECTED.items() if isinstance(gap, Gap)}
 
 
 def _dir() -> Path:
@@ -72,24 +92,41 @@ def _parse(name: str, fmt=None):
 
 
 def test_every_fixture_is_covered() -> None:
-    assert sorted(p.name for p in _dir().iterdir()) == sorted(EXPECTED)
+    assert sorted(p.name for p in _dir().iterdir()) == sorted(EXPECTED), "pin the new file: see EXPECTED"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(PINS))
 def test_counts_metrics_and_scales(name: str) -> None:
-    fmt_name, responses, measures, metrics = EXPECTED[name]
+    pin = PINS[name]
     fmt, r = _parse(name)
-    assert fmt.name == fmt_name
-    assert r.record_count == responses
-    assert r.measures.height == measures
+    assert fmt.name == pin.format
+    assert r.record_count == pin.responses
+    assert r.measures.height == pin.measures
     seen = r.measures.select("measure_key", "metric", "scale_min", "scale_max").unique()
     for row in seen.iter_rows(named=True):
-        match = [v for k, v in metrics.items() if row["measure_key"].startswith(k)]
+        match = [v for k, v in pin.metrics.items() if row["measure_key"].startswith(k)]
         assert match, f"unexpected measure {row['measure_key']}"
         assert (row["metric"], row["scale_min"], row["scale_max"]) == match[0]
     assert r.measures.select("native_id", "measure_key").is_duplicated().sum() == 0
-    if measures == 0:
+    if pin.measures == 0:
         assert r.empty_reason
+
+
+@pytest.mark.parametrize("name", sorted(GAPS))
+def test_known_gap_fails_clearly_by_name(name: str) -> None:
+    """An expected gap, not a skip: today the file is refused with an error naming it (and the pin says who fixes it).
+
+    When the gap closes this test fails: replace the Gap line with a Pin of what the file now yields.
+    """
+    from cx_pipeline.contract.identity import CustomerKeyer
+    from cx_pipeline.pipeline.parse_files import parse_bytes
+    from cx_pipeline.sources.base import ParseError
+
+    path = _dir() / name
+    assert detect_format(path.read_bytes(), name) is None, f"{name} is readable now: pin it ({GAPS[name].closed_by})"
+    with pytest.raises(ParseError) as err:
+        parse_bytes(path.read_bytes(), location=str(path), keyer=CustomerKeyer("t"), brand="B")
+    assert str(path) in str(err.value) and GAPS[name].error in str(err.value)
 
 
 def test_qualtrics_2025_exact_values() -> None:
@@ -199,3 +236,16 @@ def test_plain_nps_values() -> None:
         "ext:11037",
     )
     assert r.measures["native_id"].n_unique() == 1952
+
+
+def test_google_forms_de_and_fr_values() -> None:
+    _, de = _parse("googleforms_de_zeitstempel_dup-headers_weiterempfehlen_1-5.csv")
+    csat = de.measures.filter(pl.col("metric") == "csat")
+    assert (csat.height, csat["score_raw"].mean()) == (15, 3.4)
+    assert de.measures["published_at"].min() == datetime(2023, 3, 10, 12, 28, 23, tzinfo=UTC)  # "10.03.2023": day-first
+    assert any("day-first" in w for w in de.warnings) and any("duplicate column code" in w for w in de.warnings)
+    _, fr = _parse("googleforms_fr_horodateur_recommander_0-10.csv")
+    assert fr.measures["text"].null_count() == 0
+    # "08/11/2021 17:05:47" is 8 November in a French export; today it reads month-first (issue 12 fixes this)
+    assert fr.measures["published_at"].min() == datetime(2021, 8, 11, 17, 5, 47, tzinfo=UTC)
+    assert any("assumed month-first" in w for w in fr.warnings)

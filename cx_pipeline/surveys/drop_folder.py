@@ -17,7 +17,9 @@ from pathlib import Path
 
 from cx_pipeline.sources.base import ParseError
 
-SURVEY_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
+#: Files the inbox takes. ``.sav`` (SPSS) is listed although no reader exists yet: a dropped SPSS file is quarantined
+#: with "format not recognised" instead of waiting in the inbox forever without a word.
+SURVEY_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".sav")
 _PARTIAL = (".part", ".tmp", ".crdownload", ".download")
 
 
