@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cx_pipeline.contract.taxonomy import touchpoints as taxonomy  # noqa: E402
-from cx_pipeline.scoring.text.touchpoints import tag_touchpoints  # noqa: E402
+from cx_pipeline.scoring.text.touchpoints import tag_touchpoints, touchpoint_terms_version  # noqa: E402
 
 LABELLED = REPO / "eval" / "data" / "touchpoint_labelled.csv"
 
@@ -91,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     df = load()
     results = evaluate(df)
-    md = markdown(results, "test") + "\n" + markdown(results, "dev")
+    version = touchpoint_terms_version()  # which term lists produced these numbers
+    md = f"term lists: {version}\n\n" + markdown(results, "test") + "\n" + markdown(results, "dev")
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "touchpoints.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (args.out / "touchpoints.json").write_text(json.dumps({"terms_version": version, **results}, indent=2),
+                                               encoding="utf-8")
     (args.out / "touchpoints.md").write_text(md, encoding="utf-8")
     if args.show_dev_errors:
         dev = tag_touchpoints(df.filter(pl.col("split") == "dev"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -167,48 +167,151 @@ def sentiment_method(language: str) -> str:
 
 # --- touchpoint terms -----------------------------------------------------------------------------------------
 
+#: Letters a suffix may start with for a term's final -e/-a to merge into it (pakke~ + en -> pakken).
+_VOWELS = frozenset("aeiouyæøåäöé")
+_MERGING_FINALS = frozenset("ea")
+#: A term whose ~ words multiply out to more patterns than this is a typo, not a term.
+_MAX_PATTERNS_PER_TERM = 2000
+
 
 @dataclass(frozen=True)
 class TouchpointTerms:
-    """Merged term lists: language -> list of (touchpoint, term as written, padded match pattern)."""
+    """Merged term lists, expanded to Aho-Corasick patterns on ' '-padded token text.
+
+    ``by_language``: language -> (touchpoint, term as written, pattern), one entry per pattern a term expands to
+    (``levering~`` gives ' levering ', ' leveringen ', ...), so the matched pattern maps back to the written term.
+    ``exclude``: language -> padded phrase patterns masked out of the text before matching, longest first.
+    """
 
     by_language: dict[str, tuple[tuple[str, str, str], ...]]
     version: str
     sha256: str  # of the built-in file plus every extension file, in order
+    exclude: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    suffixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def term_pattern(term: str) -> str:
-    """The Aho-Corasick pattern of a term on ' '-padded token text: ' a b ' exact, ' a b' for a trailing '*'."""
-    prefix = term.endswith("*")
-    toks = [t for t in tokenize(term.rstrip("*")) if t not in CLAUSE_PUNCT]
-    if not toks:
+def word_forms(word: str, suffixes: Sequence[str]) -> tuple[str, ...]:
+    """The word and word+suffix for each suffix; a final -e/-a also merges into a vowel-initial suffix.
+
+    Both spellings are kept (pakke+en gives 'pakkeen' and 'pakken'): the unmerged one is not a word in any of our
+    languages, and keeping it avoids per-language rules on which endings merge (no: 'pizzaen', sv: 'kassor').
+    """
+    forms = [word]
+    for suffix in suffixes:
+        forms.append(word + suffix)
+        if len(word) > 2 and word[-1] in _MERGING_FINALS and suffix[:1] in _VOWELS:
+            forms.append(word[:-1] + suffix)
+    return tuple(dict.fromkeys(forms))
+
+
+def term_patterns(term: str, suffixes: Sequence[str] = ()) -> tuple[str, ...]:
+    """Aho-Corasick patterns of one term (syntax: top of ``data/touchpoint_terms.yaml``) on ' '-padded text.
+
+    Exact words give ' a b ' (the padding makes them whole words); a trailing '*' drops the final space so the last
+    word matches as a prefix; 'word~' multiplies out to one exact pattern per inflected form.
+    """
+    text = term.strip().lower()
+    prefix = text.endswith("*")
+    if prefix:
+        text = text[:-1]
+    if "*" in text:
+        raise ValueError(f"touchpoint term {term!r}: '*' is only allowed at the end")
+    alternatives: list[tuple[str, ...]] = []
+    words = text.split()
+    for i, raw in enumerate(words):
+        stem = raw[:-1] if raw.endswith("~") else raw
+        if "~" in stem:
+            raise ValueError(f"touchpoint term {term!r}: '~' is only allowed at the end of a word")
+        toks = [t for t in tokenize(stem) if t not in CLAUSE_PUNCT]
+        if not toks:
+            continue
+        alternatives.extend((t,) for t in toks[:-1])
+        if raw.endswith("~"):
+            if not suffixes:
+                raise ValueError(f"touchpoint term {term!r} uses '~' but the language has no suffixes")
+            if prefix and i == len(words) - 1:
+                raise ValueError(f"touchpoint term {term!r}: a word cannot be both '~' and '*'")
+            alternatives.append(word_forms(toks[-1], suffixes))
+        else:
+            alternatives.append((toks[-1],))
+    if not alternatives:
         raise ValueError(f"touchpoint term {term!r} has no words")
-    return " " + " ".join(toks) + ("" if prefix else " ")
+    patterns = [""]
+    for forms in alternatives:
+        patterns = [f"{p} {f}" for p in patterns for f in forms]
+        if len(patterns) > _MAX_PATTERNS_PER_TERM:
+            raise ValueError(f"touchpoint term {term!r} expands to more than {_MAX_PATTERNS_PER_TERM} patterns")
+    return tuple(p + ("" if prefix else " ") for p in patterns)
+
+
+def _language_map(data: dict, key: str, path: Path) -> dict[str, list[str]]:
+    """``key``: {language: [str, ...]} with languages normalised, or a clear error naming the file."""
+    raw = data.get(key) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: {key} must map a language to a list")
+    out: dict[str, list[str]] = {}
+    for lang, items in raw.items():
+        code = normalize_language(str(lang))
+        if code is None or not isinstance(items, list | None):
+            raise ValueError(f"{path}: {key}.{lang} must be a list")
+        out.setdefault(code, []).extend(str(i).lower() for i in items or [])
+    return out
 
 
 def _merge_terms(files: Sequence[Path]) -> TouchpointTerms:
-    merged: dict[str, list[tuple[str, str, str]]] = {}
+    """Suffixes and exclusions of all files are merged first, so an extension's '~' terms use the built-in suffixes
+    and an extension's suffixes also inflect the built-in terms of that language (files only ever add)."""
     digest = hashlib.sha256()
     versions: list[str] = []
+    loaded: list[tuple[Path, dict]] = []
+    suffixes: dict[str, list[str]] = {}
     for path in files:
         raw = path.read_bytes()
         digest.update(raw)
         data = yaml.safe_load(raw.decode("utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping with 'version' and 'terms'")
         versions.append(str(data.get("version", "?")))
+        loaded.append((path, data))
+        for lang, items in _language_map(data, "suffixes", path).items():
+            bucket = suffixes.setdefault(lang, [])
+            bucket.extend(s for s in items if s and s not in bucket)
+    merged: dict[str, list[tuple[str, str, str]]] = {}
+    seen: dict[str, set[tuple[str, str]]] = {}
+    exclude: dict[str, list[str]] = {}
+    for path, data in loaded:
+        for lang, phrases in _language_map(data, "exclude", path).items():
+            for phrase in phrases:
+                if phrase.rstrip().endswith("*"):
+                    raise ValueError(f"{path}: exclude.{lang}: {phrase!r}: '*' is not allowed in exclusions")
+                try:
+                    pats = term_patterns(phrase, suffixes.get(lang, ()))
+                except ValueError as err:
+                    raise ValueError(f"{path}: exclude.{lang}: {err}") from None
+                bucket = exclude.setdefault(lang, [])
+                bucket.extend(p for p in pats if p not in bucket)
         for lang, per_tp in (data.get("terms") or {}).items():
             lang_code = normalize_language(str(lang))
-            assert lang_code is not None
+            if lang_code is None or not isinstance(per_tp, dict | None):
+                raise ValueError(f"{path}: terms.{lang} must map touchpoints to lists of terms")
             for touchpoint, terms in (per_tp or {}).items():
                 check_touchpoint(str(touchpoint), where=f"{path}: terms.{lang}")
                 for term in terms or []:
-                    entry = (str(touchpoint), str(term).lower(), term_pattern(str(term).lower()))
-                    bucket = merged.setdefault(lang_code, [])
-                    if entry not in bucket:
-                        bucket.append(entry)
+                    written = str(term).strip().lower()
+                    try:
+                        pats = term_patterns(written, suffixes.get(lang_code, ()))
+                    except ValueError as err:
+                        raise ValueError(f"{path}: terms.{lang}.{touchpoint}: {err}") from None
+                    for pattern in pats:  # first term wins a (touchpoint, pattern): one evidence entry per match
+                        if (str(touchpoint), pattern) not in seen.setdefault(lang_code, set()):
+                            seen[lang_code].add((str(touchpoint), pattern))
+                            merged.setdefault(lang_code, []).append((str(touchpoint), written, pattern))
     return TouchpointTerms(
         by_language={k: tuple(v) for k, v in merged.items()},
         version="+".join(versions),
         sha256=digest.hexdigest(),
+        exclude={k: tuple(sorted(v, key=len, reverse=True)) for k, v in exclude.items()},
+        suffixes={k: tuple(v) for k, v in suffixes.items()},
     )
 
 

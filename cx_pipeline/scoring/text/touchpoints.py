@@ -1,10 +1,13 @@
 """Multi-label touchpoint tagging of free text from per-language term lists, with the matched terms as evidence.
 
-Terms are data (``data/touchpoint_terms.yaml`` plus optional brand extension files of the same shape), matched
-vectorized with polars' Aho-Corasick (``str.extract_many``) on token-normalised text padded with spaces, so a term
-matches whole words only (``" levering "``) or as a word prefix for ``levering*`` (``" levering"``). Punctuation
-becomes ``|`` so a multi-word term never spans two clauses. The event's own ``touchpoint`` (set by the survey
-question mapping or the source default) is never touched: text tagging only adds ``text_touchpoints``.
+Terms are data (``data/touchpoint_terms.yaml`` plus optional brand extension files of the same shape; the term syntax
+is documented at the top of that file), matched vectorized with polars' Aho-Corasick (``str.extract_many``) on
+token-normalised text padded with spaces, so every pattern is whole words (``" levering "``); inflections
+(``levering~``) are expanded to exact words at load time, and only explicit compound prefixes (``leverings*``) match
+as a word prefix (``" leverings"``). Punctuation becomes ``|`` so a multi-word term never spans two clauses. Before
+matching, the language's ``exclude`` phrases ("intet at klage over") are masked with that same barrier, so words
+inside them are never evidence. The event's own ``touchpoint`` (set by the survey question mapping or the source
+default) is never touched: text tagging only adds ``text_touchpoints``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,24 @@ def padded_texts(text: pl.Series) -> pl.Series:
     )
 
 
+def _mask_excluded(padded: pl.Series, exclude: Sequence[str]) -> pl.Series:
+    """``padded`` with every ``exclude`` phrase replaced by a ' | ' barrier, so no term matches in or across it.
+
+    Only rows containing a phrase are rewritten (one cheap Aho-Corasick scan decides), because real text rarely
+    does. The replacement runs twice: a masked phrase consumes its closing space, which hides a phrase that
+    follows directly ("ingen klager ingen klager"). Patterns come longest first, so the longest phrase wins.
+    """
+    if not exclude:
+        return padded
+    rows = padded.str.contains_any(list(exclude)).arg_true()
+    if rows.len() == 0:
+        return padded
+    barrier = [" | "] * len(exclude)
+    masked = padded.gather(rows).str.replace_many(list(exclude), barrier, leftmost=True).str.replace_many(
+        list(exclude), barrier, leftmost=True)
+    return padded.clone().scatter(rows, masked)
+
+
 def tag_touchpoints(
     frame: pl.DataFrame | pl.LazyFrame,
     *,
@@ -89,12 +110,13 @@ def tag_touchpoints(
         sub = prep.filter((pl.col("lang") == lang) & pl.col("text").is_not_null())
         if sub.height == 0:
             continue
+        padded = _mask_excluded(sub.get_column("padded"), terms.exclude.get(lang, ()))
         patterns: list[str] = list(dict.fromkeys(e[2] for e in entries))
         lookup = pl.DataFrame(
             {"pattern": [e[2] for e in entries], "touchpoint": [e[0] for e in entries], "term": [e[1] for e in entries]}
         ).with_columns(rank=pl.col("touchpoint").replace_strict(order, return_dtype=pl.Int32))
         hits = (
-            sub.select("rid", pattern=pl.col("padded").str.extract_many(patterns, overlapping=True))
+            sub.select("rid").with_columns(pattern=padded.str.extract_many(patterns, overlapping=True))
             .explode("pattern")
             .drop_nulls("pattern")
             .with_row_index("pos")
