@@ -16,6 +16,7 @@ import polars as pl
 from cx_pipeline.contract import to_arrow
 from cx_pipeline.contract.event_schema import data_dictionary_markdown
 from cx_pipeline.contract.identity import HASH_SECRET_ENV, CustomerKeyer
+from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD, SENTIMENT_METHODS
 
 DICTIONARY_PATH = Path(__file__).resolve().parent.parent / "docs" / "data_dictionary.md"
 DATASETS_PATH = DICTIONARY_PATH.with_name("datasets.md")
@@ -78,7 +79,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from cx_pipeline.contract import COLUMN_NAMES, contract_violations
-    from cx_pipeline.scoring.text import score_text
+    from cx_pipeline.scoring.text.score import score_text_and_mentions
 
     try:
         events = pl.read_parquet(args.input)
@@ -93,18 +94,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     if problems:
         print(f"error: {args.input}: breaks the event contract: {'; '.join(problems)}", file=sys.stderr)
         return 1
-    scored = score_text(
+    result = score_text_and_mentions(
         events.select(COLUMN_NAMES), extra_term_files=args.terms or (), sentiment_method=args.sentiment_method
     )
-    assert isinstance(scored, pl.DataFrame)
-    tmp = Path(f"{args.output}.tmp")
-    pq.write_table(scored.to_arrow(), tmp, compression="zstd")
-    tmp.replace(args.output)
+    scored = result.events
+    # both files are written to temporaries first, so a failure leaves neither half-written
+    outputs = [(scored, Path(args.output))] + ([(result.mentions, Path(args.mentions))] if args.mentions else [])
+    for frame, path in outputs:
+        pq.write_table(frame.to_arrow(), Path(f"{path}.tmp"), compression="zstd")
+    for _, path in outputs:
+        Path(f"{path}.tmp").replace(path)
     labels = (
         scored.filter(pl.col("sentiment_label").is_not_null()).group_by("sentiment_label").len().sort("sentiment_label")
     )
     summary = ", ".join(f"{k} {v}" for k, v in labels.iter_rows())
     print(f"scored {scored.height} event(s) → {args.output} ({summary or 'no text'})", file=sys.stderr)
+    if args.mentions:
+        print(f"{result.mentions.height} touchpoint mention(s) → {args.mentions}", file=sys.stderr)
     return 0
 
 
@@ -159,11 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TERMS.yaml",
         help="extra touchpoint term file(s) merged over the bundled lists (repeatable)",
     )
+    sc.add_argument("--mentions", metavar="MENTIONS.parquet", help="also write the touchpoint mentions (one row per "
+                    "event × touchpoint the text talks about, with the clause and its sentiment)")
     sc.add_argument(
         "--sentiment-method",
-        default="lexicon",
-        choices=["lexicon", "e5", "e5+lexicon"],
-        help="lexicon (fast, default) or the slower embedding methods (need the e5 extra)",
+        default=DEFAULT_SENTIMENT_METHOD,
+        choices=SENTIMENT_METHODS,
+        help="cx-linear (default: trained linear model + lexicon), lexicon (rules only, fastest) or the far slower "
+        "embedding methods e5 / e5+lexicon (need the e5 extra)",
     )
     sc.set_defaults(func=cmd_score)
 

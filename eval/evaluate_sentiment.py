@@ -25,6 +25,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -32,8 +33,11 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cx_pipeline.scoring.text.embedding import SENTIMENT_METHODS  # noqa: E402
-from cx_pipeline.scoring.text.sentiment import score_sentiment  # noqa: E402
+from cx_pipeline.scoring.text.score import (  # noqa: E402
+    DEFAULT_SENTIMENT_METHOD,
+    SENTIMENT_METHODS,
+    score_text_and_mentions,
+)
 
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures"
 LANGS = ("da", "no", "sv", "en")
@@ -42,6 +46,32 @@ MIN_N_FOR_TARGET = 100  # a language needs this many test reviews before its F1 
 
 def split_of(text: str) -> str:
     return "dev" if int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 10 < 4 else "test"
+
+
+def fold_of(text: str) -> str:
+    """The dev part cut once more: ``train`` (3/10, model weights may be fitted on it), ``tune`` (1/10, choices of
+    features and constants), ``test`` (6/10, reported only). Same hash as ``split_of``, so test never changes."""
+    h = int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 10
+    return "train" if h < 3 else "tune" if h == 3 else "test"
+
+
+def _play_console_csv(path: Path, source: str) -> Iterable[dict[str, object]]:
+    """A Google Play Console review export (UTF-16): star rating, optional title and text; language unknown."""
+    import io
+
+    table = pl.read_csv(io.StringIO(path.read_bytes().decode("utf-16")), infer_schema=False)
+    for r in table.iter_rows(named=True):
+        if r.get("Review Text") and r.get("Star Rating"):
+            yield {"source": source, "language": None, "rating": int(r["Star Rating"]),
+                   "title": r.get("Review Title") or None, "text": r["Review Text"]}
+
+
+def _labelled_csv(path: Path, source: str, language: str) -> Iterable[dict[str, object]]:
+    """text,sentiment rows (positive/negative, no stars): rated 5 / 1 so the star rule gives the same gold."""
+    for r in pl.read_csv(path).iter_rows(named=True):
+        if r.get("text") and r.get("sentiment") in ("positive", "negative"):
+            yield {"source": source, "language": language, "rating": 5 if r["sentiment"] == "positive" else 1,
+                   "title": None, "text": r["text"]}
 
 
 def _fasttext_csv(path: Path, source: str) -> Iterable[dict[str, object]]:
@@ -66,6 +96,13 @@ def load_reviews(fixtures: Path) -> pl.DataFrame:
                          ("da_trustpilot_vestjyskbank_fasttext-labels.csv", "vestjyskbank")):
         if (ds / name).is_file():
             rows.extend(_fasttext_csv(ds / name, source))
+    if (ds / "sv_reviews_pos-neg_sample1000.csv").is_file():
+        rows.extend(_labelled_csv(ds / "sv_reviews_pos-neg_sample1000.csv", "sv_pos_neg", "sv"))
+    play = [ds / "no_googleplay_sparebank1_2018-06_stars.utf16le.csv",
+            *sorted((fixtures / "google_play").glob("play_console_export_*.csv"))]
+    for path in play:
+        if path.is_file():
+            rows.extend(_play_console_csv(path, "gplay:" + path.name.split(".")[0]))
     for page in sorted((fixtures / "trustpilot_html").glob("*.html")):
         html = page.read_text(encoding="utf-8")
         m = re.search(r'<script id="__NEXT_DATA__"[^>]*>(.*?)</script>', html, re.S)
@@ -77,13 +114,29 @@ def load_reviews(fixtures: Path) -> pl.DataFrame:
             rows.append(_tp_review(r, "tp_json:" + dump.name.split("_")[3]))
     df = pl.DataFrame(rows, schema={"source": pl.String, "language": pl.String, "rating": pl.Int64,
                                     "title": pl.String, "text": pl.String}, orient="row")
+    df = _fill_unknown_language(df)
     df = df.filter(pl.col("language").is_in(list(LANGS)) & pl.col("text").is_not_null() & (pl.col("rating") != 3))
     df = df.unique(subset=["language", "title", "text", "rating"], maintain_order=True)
     return df.with_columns(
         gold=pl.when(pl.col("rating") >= 4).then(pl.lit("positive")).otherwise(pl.lit("negative")),
         split=pl.concat_str([pl.col("title").fill_null(""), pl.col("text")]).map_elements(split_of,
                                                                                            return_dtype=pl.String),
+        fold=pl.concat_str([pl.col("title").fill_null(""), pl.col("text")]).map_elements(fold_of,
+                                                                                          return_dtype=pl.String),
     )
+
+
+def _fill_unknown_language(df: pl.DataFrame) -> pl.DataFrame:
+    """Play Console's 'Reviewer Language' is often wrong, so those rows get the pipeline's own detection (market
+    Norway), exactly as the pipeline would see them."""
+    from cx_pipeline.scoring.text.language import detect_languages
+
+    unknown = df.filter(pl.col("language").is_null())
+    if unknown.height == 0:
+        return df
+    texts = [f"{t or ''}\n{x}" for t, x in zip(unknown["title"].to_list(), unknown["text"].to_list(), strict=True)]
+    found = [lang for lang, _ in detect_languages(texts, ["NO"] * len(texts))]
+    return pl.concat([df.filter(pl.col("language").is_not_null()), unknown.with_columns(language=pl.Series(found))])
 
 
 def f1_report(gold: list[str], pred: list[str | None]) -> dict[str, float]:
@@ -110,34 +163,43 @@ def _afinn_scorer(language: str) -> Callable[[str], float] | None:
     return Afinn(language=language).score
 
 
-def score(df: pl.DataFrame, method: str = "lexicon") -> tuple[pl.DataFrame, float]:
-    """(df + sentiment columns, seconds) with the given method; for e5 the one-off model/example set-up is timed
-    separately (warm-up call) so the time is the steady-state scoring time."""
-    if method == "lexicon":
-        t0 = time.perf_counter()
-        scored = score_sentiment(df, text_col="text", lang_col="language", title_col="title")
-        secs = time.perf_counter() - t0
-    else:
-        from cx_pipeline.scoring.text.embedding import score_sentiment_e5
-
-        score_sentiment_e5(df.head(1), method=method, title_col="title")  # loads the model and example set
-        t0 = time.perf_counter()
-        scored = score_sentiment_e5(df, method=method, text_col="text", lang_col="language", title_col="title")
-        secs = time.perf_counter() - t0
-    assert isinstance(scored, pl.DataFrame)
-    return scored, secs
+def as_events(df: pl.DataFrame) -> pl.DataFrame:
+    """One review event per row, with the columns the pipeline's text scoring reads; languages as declared."""
+    n = df.height
+    return pl.DataFrame({
+        "event_id": [f"e{i}" for i in range(n)], "record_id": [f"r{i}" for i in range(n)],
+        "source": df["source"], "brand": ["eval"] * n, "touchpoint": ["overall"] * n,
+        "metric": ["star_rating"] * n, "title": df["title"], "text": df["text"], "language": df["language"],
+        "language_origin": ["declared"] * n, "country": [None] * n,
+        "published_at": [datetime(2026, 1, 1, tzinfo=UTC)] * n, "occurred_at": [None] * n,
+        "customer_key": [None] * n,
+    }, schema_overrides={"country": pl.String, "occurred_at": pl.Datetime("us", "UTC"), "customer_key": pl.String})
 
 
-def evaluate(df: pl.DataFrame, method: str = "lexicon", scored: pl.DataFrame | None = None) -> list[dict[str, object]]:
+def score(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD) -> tuple[pl.DataFrame, float]:
+    """(df + sentiment columns, seconds), scored exactly as the pipeline scores events (clauses, then the event
+    from its clauses). For e5 the one-off model/example set-up is timed separately (warm-up call)."""
+    events = as_events(df)
+    score_text_and_mentions(events.head(1), sentiment_method=method)  # loads models and resources
+    t0 = time.perf_counter()
+    scored = score_text_and_mentions(events, sentiment_method=method).events
+    secs = time.perf_counter() - t0
+    out = df.with_columns(scored.select("sentiment", "sentiment_label", "sentiment_method",
+                                        "language_origin").get_columns())
+    return out, secs
+
+
+def evaluate(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD, scored: pl.DataFrame | None = None,
+             folds: tuple[str, ...] = ("train", "tune", "test")) -> list[dict[str, object]]:
     if scored is None:
         scored, _ = score(df, method)
     scored = scored.with_columns(
         polarity=pl.when(pl.col("sentiment") < 0).then(pl.lit("negative")).otherwise(pl.lit("positive")),
     )
     results: list[dict[str, object]] = []
-    for split in ("dev", "test"):
+    for split in folds:
         for lang in LANGS:
-            part = scored.filter((pl.col("split") == split) & (pl.col("language") == lang))
+            part = scored.filter((pl.col("fold") == split) & (pl.col("language") == lang))
             if part.height == 0:
                 continue
             gold = part["gold"].to_list()
@@ -179,12 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
     ap.add_argument("--out", type=Path, default=REPO / "eval" / "results")
-    ap.add_argument("--show-dev-errors", type=int, default=0, help="print N misclassified DEV reviews (never test)")
-    ap.add_argument("--method", choices=SENTIMENT_METHODS, default="lexicon", help="sentiment method of score_text")
+    ap.add_argument("--show-dev-errors", type=int, default=0, help="print N misclassified TUNE reviews (never test)")
+    ap.add_argument("--method", choices=SENTIMENT_METHODS, default=DEFAULT_SENTIMENT_METHOD,
+                    help="sentiment method of score_text")
+    ap.add_argument("--no-test", action="store_true", help="report train and tune only (while developing)")
     args = ap.parse_args(argv)
     df = load_reviews(args.fixtures)
     scored, secs = score(df, args.method)
-    results = evaluate(df, args.method, scored)
+    results = evaluate(df, args.method, scored, folds=("train", "tune") if args.no_test else ("train", "tune", "test"))
     timing = {"method": args.method, "n_texts": df.height, "seconds": round(secs, 3),
               "ms_per_text": round(1000 * secs / max(1, df.height), 3),
               "seconds_per_1k_texts": round(1000 * secs / max(1, df.height), 3)}
@@ -193,13 +257,12 @@ def main(argv: list[str] | None = None) -> int:
                               "1k texts), excluding one-off model loading.\n")
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "sentiment" if args.method == "lexicon" else "sentiment_" + args.method.replace("+", "_")
-    (args.out / f"{stem}.json").write_text(json.dumps({"timing": timing, "results": results}, indent=2)
-                                           if args.method != "lexicon" else json.dumps(results, indent=2),
+    stem = "sentiment" if args.method == DEFAULT_SENTIMENT_METHOD else "sentiment_" + args.method.replace("+", "_")
+    (args.out / f"{stem}.json").write_text(json.dumps({"timing": timing, "results": results}, indent=2),
                                            encoding="utf-8")
     (args.out / f"{stem}.md").write_text(md, encoding="utf-8")
     if args.show_dev_errors:
-        dev = scored.filter(pl.col("split") == "dev")
+        dev = scored.filter(pl.col("fold") == "tune")
         wrong = dev.filter((pl.col("sentiment") < 0) != (pl.col("gold") == "negative"))
         with pl.Config(fmt_str_lengths=300, tbl_rows=args.show_dev_errors):
             print(wrong.select("language", "rating", "sentiment", "title", "text").head(args.show_dev_errors))

@@ -77,6 +77,7 @@ def print_summary(data_root: Path) -> None:
         "raw/survey_files",
         "events/touchpoint_events",
         "scored/scored_events",
+        "scored/touchpoint_mentions",
         "scored/cx_metrics",
         "scored/key_drivers",
         "scored/peaks_potholes",

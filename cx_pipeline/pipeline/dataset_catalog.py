@@ -15,6 +15,7 @@ from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, ALERT_SCHEMA, DRIVER_SCHEMA, JOURNEY_SCHEMA, PEAK_SCHEMA
 from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA
 from cx_pipeline.scoring.text import SCORED_TEXT_COLUMNS
+from cx_pipeline.scoring.text.mentions import MENTION_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ CATALOG: tuple[Dataset, ...] = (
         "touchpoint_events plus the text-scoring columns below.",
         {name: dtype for name, (dtype, _) in SCORED_TEXT_COLUMNS.items()},
         {name: desc for name, (_, desc) in SCORED_TEXT_COLUMNS.items()},
+    ),
+    Dataset(
+        "scored/touchpoint_mentions",
+        "`source=<source>/`",
+        "One row per event × touchpoint its text talks about: each text is cut into clauses (sentences and "
+        "contrast words), each clause tagged and scored on its own; a clause with sentiment but no touchpoint "
+        "word counts for the event's own touchpoint. A survey comment is mentioned once per response.",
+        {name: dtype for name, (dtype, _) in MENTION_COLUMNS.items()},
+        {name: desc for name, (_, desc) in MENTION_COLUMNS.items()},
     ),
     Dataset(
         "scored/cx_metrics",

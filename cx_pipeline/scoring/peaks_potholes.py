@@ -3,8 +3,11 @@
 Remembered experience is dominated by the most intense moment and the ending (peak-end rule, Kahneman et
 al. 1993; Heath & Heath, *The Power of Moments*). Our operationalization (thresholds in :class:`PeakConfig`):
 
-* unit = one record × touchpoint: the record's scored events at that touchpoint (mean score_norm) and its
-  text sentiment where the text is on that event or mentions the touchpoint (``text_touchpoints``);
+* unit = one record × touchpoint: the record's scored events at that touchpoint (mean score_norm) and the
+  sentiment of what the text says about that touchpoint. With ``mentions`` (scored/touchpoint_mentions) that is
+  the sentiment of the clauses about it, so "fast delivery, rude staff" is a delivery peak candidate and a
+  customer-service pothole; the whole-text sentiment counts only for the overall unit. Without mentions
+  (older callers) the whole-text sentiment is copied to every touchpoint in ``text_touchpoints``;
 * peak    = top box (score_norm = 1) AND strongly positive language (sentiment ≥ ``strong_sentiment``);
 * pothole = score_norm ≤ ``pothole_norm`` OR strongly negative language (sentiment ≤ −``strong_sentiment``).
 
@@ -100,12 +103,27 @@ def _events(events: pl.LazyFrame | pl.DataFrame, cfg: PeakConfig) -> pl.LazyFram
     return lf.with_columns(_ts=time_base_expr(cols), **extra)
 
 
-def _units(lf: pl.LazyFrame) -> pl.LazyFrame:
+def _mention_units(mentions: pl.LazyFrame | pl.DataFrame, own_schema: pl.Schema) -> pl.LazyFrame:
+    """Mentions as units: no score, the sentiment of the clauses about the touchpoint, the clause as example."""
+    m = mentions.lazy()
+    names = m.collect_schema().names()
+    if not {"record_id", "touchpoint", "sentiment", "clause"} <= set(names):  # nothing stored yet
+        return pl.LazyFrame(schema=own_schema)
+    return m.select("brand", "record_id", "touchpoint", _ts=time_base_expr(m.collect_schema().names()),
+                    score_norm=pl.lit(None, dtype=pl.Float64), sentiment=pl.col("sentiment").cast(pl.Float64),
+                    text=pl.col("clause")).select([pl.col(c).cast(t) for c, t in own_schema.items()])
+
+
+def _units(lf: pl.LazyFrame, mentions: pl.LazyFrame | pl.DataFrame | None = None) -> pl.LazyFrame:
     """record × touchpoint units with mean score_norm, mean sentiment about it, and the text."""
-    own = lf.select("brand", "record_id", "touchpoint", "_ts", "score_norm",
-                    sentiment=pl.col("sentiment").cast(pl.Float64), text="text")
+    whole_text = pl.col("sentiment").cast(pl.Float64)
+    if mentions is not None:  # the whole text speaks for the overall unit only; touchpoints get their clauses
+        whole_text = pl.when(pl.col("touchpoint") == "overall").then(whole_text)
+    own = lf.select("brand", "record_id", "touchpoint", "_ts", "score_norm", sentiment=whole_text, text="text")
     parts = [own]
-    if "text_touchpoints" in lf.collect_schema().names():
+    if mentions is not None:
+        parts.append(_mention_units(mentions, own.collect_schema()))
+    elif "text_touchpoints" in lf.collect_schema().names():
         parts.append(
             lf.filter(pl.col("text").is_not_null() | pl.col("sentiment").is_not_null())
             .select("brand", "record_id", "_ts", "text_touchpoints",
@@ -144,16 +162,25 @@ def _examples(flag: str, cfg: PeakConfig) -> pl.Expr:
 def peaks_potholes(
     events: pl.LazyFrame | pl.DataFrame,
     *,
+    mentions: pl.LazyFrame | pl.DataFrame | None = None,
     periods: tuple[str, ...] = ("month", "all"),
     config: PeakConfig | None = None,
 ) -> pl.DataFrame:
-    """Peak and pothole rates per brand × period × touchpoint, ranked by net (schema :data:`PEAK_SCHEMA`)."""
+    """Peak and pothole rates per brand × period × touchpoint, ranked by net (schema :data:`PEAK_SCHEMA`).
+
+    ``mentions``: the touchpoint mentions of the same events; when given, each touchpoint's sentiment is that of
+    the clauses about it (see the module docstring).
+    """
     cfg = config or PeakConfig()
     lf = _events(events, cfg)
+    if (mentions is not None and not cfg.include_removed and "event_id" in mentions.lazy().collect_schema().names()
+            and "is_removed" in events.lazy().collect_schema().names()):
+        kept = lf.select("event_id").unique()
+        mentions = mentions.lazy().join(kept, on="event_id", how="semi")
     uses_sentiment = lf.select(pl.col("sentiment").is_not_null().any()).collect().item()
     s = pl.col("sentiment")
     strong_pos = (s >= cfg.strong_sentiment).fill_null(False) if uses_sentiment else pl.lit(True)
-    units = _units(lf).with_columns(
+    units = _units(lf, mentions).with_columns(
         peak=(top_box_expr().fill_null(False) & strong_pos),
         pothole=((pl.col("score_norm") <= cfg.pothole_norm).fill_null(False)
                  | (s <= -cfg.strong_sentiment).fill_null(False)),

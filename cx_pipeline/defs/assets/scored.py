@@ -9,11 +9,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    AssetOut,
     Config,
     FreshnessPolicy,
     MetadataValue,
     Output,
     asset,
+    multi_asset,
 )
 from pydantic import Field
 
@@ -36,9 +38,11 @@ from cx_pipeline.scoring import (
     significant_drops,
 )
 from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA, reply_latency
-from cx_pipeline.scoring.text import score_text
+from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA, MENTION_UNIQUE
+from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD, score_text_and_mentions
 
 SCORED_EVENTS_KEY = ["scored", "scored_events"]
+MENTIONS_KEY = ["scored", "touchpoint_mentions"]
 METRICS_KEY = ["scored", "cx_metrics"]
 DRIVERS_KEY = ["scored", "key_drivers"]
 PEAKS_KEY = ["scored", "peaks_potholes"]
@@ -57,43 +61,71 @@ DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), w
 
 
 class TextScoringConfig(Config):
-    sentiment_method: str = "lexicon"
-    """lexicon (fast, default), e5 or e5+lexicon (multilingual-e5-small; needs the `e5` extra; ~40 s per 1k texts)."""
+    sentiment_method: str = DEFAULT_SENTIMENT_METHOD
+    """cx-linear (default: trained linear model + lexicon), lexicon (rules only), e5 or e5+lexicon
+    (multilingual-e5-small; needs the `e5` extra; ~40 s per 1k texts)."""
     extra_term_files: list[str] = Field(default_factory=list)
     """Touchpoint term files (YAML) merged over the bundled lists, e.g. a brand's own words."""
 
 
-@asset(
-    key=SCORED_EVENTS_KEY,
+@multi_asset(
     ins={"touchpoint_events": AssetIn(key=TOUCHPOINT_EVENTS_KEY)},
-    group_name="scored",
-    metadata={"cx/partition_by": ["source"]},
-    kinds={"polars", "parquet"},
-    freshness_policy=DAILY_FRESHNESS,
+    outs={
+        "scored_events": AssetOut(
+            key=SCORED_EVENTS_KEY,
+            group_name="scored",
+            metadata={"cx/partition_by": ["source"]},
+            kinds={"polars", "parquet"},
+            freshness_policy=DAILY_FRESHNESS,
+            description="Every touchpoint event with language (declared, detected, or detected over a wrong "
+            "declaration), sentiment −1..1 with label computed from its clauses, touchpoints mentioned in the text "
+            "(with evidence) and the method/version that made each score.",
+        ),
+        "touchpoint_mentions": AssetOut(
+            key=MENTIONS_KEY,
+            group_name="scored",
+            metadata={"cx/partition_by": ["source"]},
+            kinds={"polars", "parquet"},
+            description="One row per event × touchpoint its text talks about: the clause(s), the matched terms, "
+            "and the sentiment of those clauses alone (a survey comment counts once per response).",
+        ),
+    },
     check_specs=[
         AssetCheckSpec(
             "contract_columns",
             asset=SCORED_EVENTS_KEY,
             blocking=True,
             description="The contract columns are intact; scoring only adds columns.",
-        )
+        ),
+        dataset_check_spec(MENTIONS_KEY, MENTION_UNIQUE),
     ],
-    description="Every touchpoint event with language (declared or detected), sentiment −1..1 with label, "
-    "touchpoints mentioned in the text (with evidence) and the method/version that made each score.",
 )
 def scored_events(context: AssetExecutionContext, config: TextScoringConfig, touchpoint_events: pl.LazyFrame):
+    """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses."""
     events = touchpoint_events.collect()
-    scored = score_text(events, sentiment_method=config.sentiment_method, extra_term_files=config.extra_term_files)
-    assert isinstance(scored, pl.DataFrame)
+    result = score_text_and_mentions(events, sentiment_method=config.sentiment_method,
+                                     extra_term_files=config.extra_term_files)
+    scored, mentions = result.events, result.mentions
     texts = scored.filter(pl.col("sentiment").is_not_null())
     yield Output(
         scored,
+        output_name="scored_events",
         metadata=frame_metadata(
             scored,
             ["source", "language", "sentiment_label", "sentiment", "text_touchpoints", "title"],
             sentiment_labels=counts_by(texts, "sentiment_label"),
             languages=counts_by(scored, "language"),
             language_origin=counts_by(scored, "language_origin"),
+        ),
+    )
+    yield Output(
+        mentions,
+        output_name="touchpoint_mentions",
+        metadata=frame_metadata(
+            mentions,
+            ["source", "touchpoint", "origin", "sentiment_label", "sentiment", "clause"],
+            mentions_by_touchpoint=counts_by(mentions, "touchpoint"),
+            labels=counts_by(mentions, "sentiment_label"),
         ),
     )
     problems = contract_violations(scored.select(COLUMN_NAMES))
@@ -104,6 +136,7 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
         severity=AssetCheckSeverity.ERROR,
         metadata={"problems": "; ".join(problems) or "none"},
     )
+    yield dataset_check_result(MENTIONS_KEY, mentions, MENTION_SCHEMA, MENTION_UNIQUE)
 
 
 @asset(
@@ -158,15 +191,17 @@ def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFram
 
 @asset(
     key=PEAKS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY), "touchpoint_mentions": AssetIn(key=MENTIONS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(PEAKS_KEY, PEAKS_UNIQUE)],
     description="Per touchpoint: peak rate (top box with strongly positive language) and pothole rate (bottom "
-    "scores or strongly negative language) with Wilson CIs, ranked, with redacted example comments.",
+    "scores or strongly negative language about that touchpoint, from its mentions) with Wilson CIs, ranked, "
+    "with redacted example clauses.",
 )
-def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame):
-    table = peaks_potholes(scored_events)
+def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame,
+                       touchpoint_mentions: pl.LazyFrame):
+    table = peaks_potholes(scored_events, mentions=touchpoint_mentions)
     overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
     examples = overall.select(
         "brand",

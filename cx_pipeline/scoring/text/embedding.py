@@ -29,7 +29,6 @@ import yaml
 
 from cx_pipeline.scoring.text.resources import SENTIMENT_DIR, SUPPORTED_LANGUAGES, sha256_file
 
-SENTIMENT_METHODS: tuple[str, ...] = ("lexicon", "e5", "e5+lexicon")
 EXAMPLES_FILE = SENTIMENT_DIR / "e5_examples.yaml"
 E5_PREFIX_IS_QUERY = True  # e5 wants "query: " for symmetric tasks (classification, similarity)
 EMBED_BATCH = 64  # texts per engine call: bounds memory, parallel over texts inside a call
