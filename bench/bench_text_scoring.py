@@ -52,7 +52,7 @@ def synthetic_events(n: int, seed: int = 7) -> pl.DataFrame:
         res = language_resources(lang)
         lex = sorted(res.lexicon)
         phrases = [" ".join(p) for p in res.phrases]
-        tps = [t.rstrip("*") for _, t, _ in terms.by_language[lang]]
+        tps = sorted({t.rstrip("*~") for _, t, _ in terms.by_language[lang]})
         special = sorted(res.negators | res.contrast | set(res.intensifiers))
         vocab = np.array(FILLER[lang] * 6 + lex[:: max(1, len(lex) // 300)] + phrases + tps + special + [",", "."])
         rows = np.flatnonzero(lang_idx == li)

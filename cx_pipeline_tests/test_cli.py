@@ -82,6 +82,23 @@ def test_score_adds_text_columns(sample_pages, tmp_path, capsys) -> None:
     assert "scored 20 event(s)" in capsys.readouterr().err
 
 
+def test_score_writes_mentions_with_the_same_code_as_the_assets(sample_pages, tmp_path, capsys) -> None:
+    from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA
+    from cx_pipeline.scoring.text.score import score_text_and_mentions
+
+    events = tmp_path / "events.parquet"
+    assert main(["parse", *map(str, sample_pages), "-o", str(events)]) == 0
+    out, mentions = tmp_path / "scored.parquet", tmp_path / "mentions.parquet"
+    assert main(["score", str(events), "-o", str(out), "--mentions", str(mentions)]) == 0
+    got = pl.read_parquet(mentions)
+    assert dict(got.schema) == MENTION_SCHEMA and got.height > 0
+    direct = score_text_and_mentions(pl.read_parquet(events)).mentions
+    key = ["event_id", "touchpoint"]
+    assert got.select(*key, "sentiment_label").sort(key).equals(direct.select(*key, "sentiment_label").sort(key))
+    assert set(got["event_id"]) <= set(pl.read_parquet(out)["event_id"])
+    assert f"touchpoint mention(s) → {mentions}" in capsys.readouterr().err
+
+
 def test_score_rejects_non_event_files(tmp_path, capsys) -> None:
     bad = tmp_path / "other.parquet"
     pl.DataFrame({"a": [1]}).write_parquet(bad)

@@ -111,3 +111,22 @@ def test_definitions_validate_from_the_command_line() -> None:
         env={**__import__("os").environ, "CX_PIPELINE_HASH_SECRET": "x"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_touchpoint_mentions_are_materialized_once_per_text(pipeline_run) -> None:
+    from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA, MENTION_UNIQUE
+
+    store = ParquetStore(str(pipeline_run["root"]))
+    mentions = store.read("scored/touchpoint_mentions")
+    scored = store.read("scored/scored_events")
+    assert mentions is not None and scored is not None and mentions.height > 50
+    assert {c: mentions.schema[c] for c in MENTION_SCHEMA} == MENTION_SCHEMA
+    assert mentions.select(MENTION_UNIQUE).is_duplicated().sum() == 0  # the second run added nothing
+    assert mentions["method"].str.starts_with("cx-linear@").all()
+    assert mentions["text_method_version"].str.starts_with("cx_text@").all()
+    # a survey comment is mentioned once per response: at most one event of a record carries mentions
+    survey = mentions.filter(pl.col("source") != "trustpilot")
+    assert survey.group_by("source", "record_id").agg(pl.col("event_id").n_unique())["event_id"].max() == 1
+    # every mention points at a scored event of the same record
+    joined = mentions.join(scored.select("event_id", "record_id"), on="event_id", how="left", suffix="_ev")
+    assert (joined["record_id"] == joined["record_id_ev"]).all()

@@ -158,3 +158,25 @@ def test_alert_options_per_source_min_n_and_threshold() -> None:
     assert significant_drops(agg, min_n=51).height == 0
     assert significant_drops(agg, z=3.1).height == 0  # |z| = 3.066 < 3.1
     assert alert_messages(significant_drops(agg, z=3.1)) == []
+
+
+def test_with_mentions_each_touchpoint_gets_the_sentiment_of_its_own_clauses() -> None:
+    """A 5★ review "fast delivery, rude staff": delivery peaks candidate and a customer-service pothole; without
+    mentions the one review sentiment was copied to both."""
+    events = frame([ev("r1", "star_rating", 5, source="trustpilot", sentiment=0.1,
+                       text="Lightning fast delivery, but the staff on the phone were rude.",
+                       text_touchpoints=["delivery", "customer_service"])]).with_columns(
+        pl.col("text_touchpoints").cast(pl.List(pl.String)))
+    mentions = pl.DataFrame({
+        "event_id": ["r1/star_rating/overall"] * 2, "brand": ["nordlys"] * 2, "record_id": ["r1"] * 2,
+        "touchpoint": ["delivery", "customer_service"], "sentiment": [0.9, -0.8],
+        "clause": ["Lightning fast delivery", "but the staff on the phone were rude."],
+        "published_at": [datetime(2026, 11, 18, tzinfo=UTC)] * 2, "occurred_at": [None, None],
+    }, schema_overrides={"occurred_at": pl.Datetime("us", "UTC"), "published_at": pl.Datetime("us", "UTC")})
+    with_m = {r["touchpoint"]: r for r in peaks_potholes(events, mentions=mentions, periods=("all",)).to_dicts()}
+    copied = {r["touchpoint"]: r for r in peaks_potholes(events, periods=("all",)).to_dicts()}
+    assert (with_m["customer_service"]["potholes"], with_m["delivery"]["potholes"]) == (1, 0)
+    assert with_m["customer_service"]["pothole_examples"] == ["but the staff on the phone were rude."]
+    assert (copied["customer_service"]["potholes"], copied["delivery"]["potholes"]) == (0, 0)  # 0.1 everywhere
+    # the overall unit keeps the review's own stars and whole-text sentiment: 5★ but 0.1 is no peak
+    assert (with_m["overall"]["n"], with_m["overall"]["peaks"]) == (1, 0)

@@ -48,9 +48,10 @@ def test_fragments_split_at_sentences_contrast_and_commas() -> None:
     assert got.row(2)[1] == ["start", "comma", "comma"]
 
 
-def test_english_fast_is_not_a_contrast_word() -> None:
-    got = split_fragments(pl.DataFrame({"rid": [0], "lang": ["en"], "text": ["Fast delivery fast answers"]}))
-    assert got["fragment"].to_list() == ["Fast delivery fast answers"]
+def test_english_fast_is_not_a_contrast_word_and_a_final_though_does_not_split() -> None:
+    got = split_fragments(pl.DataFrame({"rid": [0, 1], "lang": ["en", "en"],
+                                        "text": ["Fast delivery fast answers", "The shoes look great though."]}))
+    assert got["fragment"].to_list() == ["Fast delivery fast answers", "The shoes look great though."]
 
 
 def test_commas_split_only_between_touchpoints() -> None:

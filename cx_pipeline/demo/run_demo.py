@@ -121,6 +121,27 @@ def print_summary(data_root: Path) -> None:
     print(f"  {'brand':<13} {'touchpoint':<17} {'NPS':<25} {'CSAT':<25} {'stars':<10}")
     for key in keys:
         print(f"  {key[0]:<13} {key[1]:<17} {nps.get(key, '–'):<25} {csat.get(key, '–'):<25} {stars.get(key, '–'):<10}")
+    print_mentions(store)
+
+
+def print_mentions(store: Any) -> None:
+    """What the texts say per touchpoint: net sentiment of the clauses about it (scored/touchpoint_mentions)."""
+    mentions = store.read("scored/touchpoint_mentions")
+    if mentions is None or mentions.height == 0:
+        print("\nNo touchpoint mentions (no scored text).")
+        return
+    table = (
+        mentions.group_by("brand", "touchpoint")
+        .agg(n=pl.len(), pos=(pl.col("sentiment_label") == "positive").sum(),
+             neg=(pl.col("sentiment_label") == "negative").sum())
+        .with_columns(net=100 * (pl.col("pos") - pl.col("neg")) / pl.col("n"))
+        .sort("brand", "touchpoint")
+    )
+    print("\nWhat the texts say per touchpoint (scored/touchpoint_mentions): net sentiment = % positive − % negative "
+          "mentions (n mentions):")
+    for r in table.iter_rows(named=True):
+        print(f"  {r['brand']:<13} {r['touchpoint']:<17} {r['net']:+6.0f}  ({r['n']}: {r['pos']} positive, "
+              f"{r['neg']} negative)")
 
 
 @dataclass

@@ -54,10 +54,11 @@ def clause_rules(path: Path = CLAUSE_RULES_FILE) -> ClauseRules:
 def _contrast_pattern(words: tuple[str, ...]) -> str:
     """Case-insensitive whole-word match of any contrast word, with an optional comma before it.
 
-    A contrast word followed by a comma is parenthetical ("The food, however, was cold") and does not split.
+    A contrast word followed by a comma is parenthetical ("The food, however, was cold"), and one that ends its
+    sentence ("The shoes look great though.") starts nothing: neither splits.
     """
     alts = "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in words), key=len, reverse=True))
-    return rf"(?i),?\s+({alts})\b([^,]|$)"
+    return rf"(?i),?\s+({alts})(\s+[^\s,.!?;])"
 
 
 def mark_boundaries(text: pl.Expr, lang: pl.Expr, rules: ClauseRules | None = None) -> pl.Expr:
