@@ -12,8 +12,8 @@ compound. Hashing (xxhash64, a fixed public algorithm) means the weights file ho
 training text can be read back from it. The model file records its training data provenance and is pinned by
 sha256 in every scored row.
 
-Output: sentiment = P(positive) − P(negative) in −1..1; the label is the most probable of negative, neutral,
-positive.
+Output: sentiment = P(positive) − P(negative) in −1..1; the label is positive / negative outside ±NEUTRAL_BAND,
+else neutral (the band was chosen on the development parts, see docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from cx_pipeline.scoring.text.resources import (
 MODEL_FILE = DATA_DIR / "models" / "cx_linear_v1.npz"
 CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
 NEGATION_WINDOW = 3
+NEUTRAL_BAND = 0.15
 N_DENSE = 3  # lexicon compound, its positive part, its negative part
 EXTRA_NEGATORS = ("ikke", "ikkje", "inte", "ej", "not", "no", "never", "aldrig", "aldri", "ingen", "inget",
                   "intet", "ingenting", "nothing", "nobody", "ingen", "without", "uden", "uten", "utan", "n't",
@@ -204,18 +205,17 @@ def score_sentiment_linear(
         v=pl.col(text_col).is_not_null() & pl.col(lang_col).cast(pl.String).is_in(list(languages))
     )["v"].to_numpy()
     sent = np.full(frame.height, np.nan)
-    label = np.full(frame.height, -1, dtype=np.int64)
     idx = np.flatnonzero(valid)
     for start in range(0, len(idx), max(1, batch_rows)):
         rows = idx[start:start + batch_rows]
         sub = frame[rows]
         p = m.probabilities(sub[text_col], sub[lang_col])
         sent[rows] = p[:, 2] - p[:, 0]
-        label[rows] = p.argmax(axis=1)
     method = linear_method(m)
-    names = np.array([*CLASSES, None], dtype=object)
+    s = pl.Series(sent, dtype=pl.Float64).fill_nan(None)
     return frame.with_columns(
-        sentiment=pl.Series(sent, dtype=pl.Float64).fill_nan(None),
-        sentiment_label=pl.Series(names[label], dtype=pl.String),
+        sentiment=s,
+        sentiment_label=pl.when(s.is_null()).then(None).when(s >= NEUTRAL_BAND).then(pl.lit("positive"))
+        .when(s <= -NEUTRAL_BAND).then(pl.lit("negative")).otherwise(pl.lit("neutral")),
         sentiment_method=pl.when(pl.Series(valid)).then(pl.lit(method)).otherwise(None),
     )
