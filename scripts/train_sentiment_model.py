@@ -3,14 +3,15 @@
 Training data, and nothing else:
 - the project's own sentences, ``cx_pipeline/scoring/text/data/training/cx_sentences_v*.csv`` (written for the
   project; positive / negative / neutral);
-- the ``train`` fold (3/10, by sha256 of the text, see eval/evaluate_sentiment.py ``fold_of``) of the labelled
+- the dev part (4/10, by sha256 of the text, see eval/evaluate_sentiment.py ``split_of``) of the labelled
   review sets in ../shared/fixtures: Danish Trustpilot (boksen, vestjyskbank), Swedish pos/neg sample, Norwegian
   Google Play exports and the saved Trustpilot pages. Stars 4–5 = positive, 1–2 = negative, 3 left out.
   Their texts are read in place and only hashed feature counts enter the weights; no text is written anywhere.
 
-The ``tune`` fold (1/10) picks the regularisation and class weighting; the ``test`` fold (6/10) is never read
-here. The weights file records the data it was fitted on (files, row counts, sha256 of each file) so a reader
-can audit it.
+Regularisation and the weight of reviews against project sentences are chosen by 5-fold cross-validation on the
+dev part (the ``train`` and ``tune`` folds, 4/10); the final model is fitted on the whole dev part. The ``test``
+part (6/10) is never read here. The weights file records the data it was fitted on (files, row counts, sha256 of
+each file) so a reader can audit it.
 
 Usage: .venv/bin/python scripts/train_sentiment_model.py [--fixtures ../shared/fixtures] [--out MODEL.npz]
 """
@@ -114,67 +115,78 @@ def sample_weights(frame: pl.DataFrame, review_weight: float) -> np.ndarray:
     return w.to_series().to_numpy()
 
 
-def evaluate_tune(model: LinearModel, tune: pl.DataFrame) -> dict[str, float]:
-    p = model.probabilities(tune["text"], tune["language"])
-    pred = np.where(p[:, 2] - p[:, 0] < 0, "negative", "positive")
+def cross_validated_f1(own: pl.DataFrame, dev: pl.DataFrame, *, l2: float, review_weight: float,
+                       k: int = 5) -> dict[str, float]:
+    """Macro-F1 (negative iff P(pos) − P(neg) < 0) per language over ``k`` folds of the dev reviews; the project
+    sentences are in every training fold. Used only to choose the regularisation and the review weight."""
+    folds = dev.with_columns(_k=pl.col("text").hash(7) % k)
+    preds = []
+    for i in range(k):
+        train = pl.concat([own, folds.filter(pl.col("_k") != i).select(own.columns)], how="vertical")
+        held = folds.filter(pl.col("_k") == i)
+        model = fit_model(train, l2=l2, review_weight=review_weight, meta={"version": VERSION})
+        p = model.probabilities(held["text"], held["language"])
+        preds.append(held.with_columns(_s=pl.Series(p[:, 2] - p[:, 0])))
+    allp = pl.concat(preds)
     out = {}
     for lang in ("da", "no", "sv", "en"):
-        mask = (tune["language"] == lang).to_numpy()
-        if mask.sum():
-            out[lang] = f1_report(tune["label"].filter(mask).to_list(), list(pred[mask]))["macro_f1"]
+        part = allp.filter(pl.col("language") == lang)
+        if part.height:
+            pred = ["negative" if s < 0 else "positive" for s in part["_s"]]
+            out[lang] = round(f1_report(part["label"].to_list(), pred)["macro_f1"], 4)
     return out
+
+
+def fit_model(train: pl.DataFrame, *, l2: float, review_weight: float, meta: dict[str, object]) -> LinearModel:
+    y = train["label"].replace_strict({c: i for i, c in enumerate(CLASSES)}, return_dtype=pl.Int64).to_numpy()
+    rows, cols, dense = design(train)
+    W, D, b = fit(rows, cols, dense, y, sample_weights(train, review_weight), l2=l2)
+    return LinearModel(weights=W, dense=D, bias=b, meta={**meta, "features": list(FEATURE_SET)}, sha256="")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
     ap.add_argument("--out", type=Path, default=MODEL_FILE)
-    ap.add_argument("--l2", type=float, nargs="*", default=[1e-5, 3e-5, 1e-4])
-    ap.add_argument("--review-weight", type=float, nargs="*", default=[0.5, 1.0])
+    ap.add_argument("--l2", type=float, nargs="*", default=[1e-5, 3e-5])
+    ap.add_argument("--review-weight", type=float, nargs="*", default=[1.0])
     args = ap.parse_args(argv)
     own = project_sentences()
     rev = reviews(args.fixtures)
-    train = pl.concat([own.with_columns(fold=pl.lit("train")), rev.filter(pl.col("fold") == "train")],
-                      how="diagonal").select("source", "language", "text", "label")
-    tune = rev.filter(pl.col("fold") == "tune")
-    y = train["label"].replace_strict({c: i for i, c in enumerate(CLASSES)}, return_dtype=pl.Int64).to_numpy()
-    rows, cols, dense = design(train)
-    best: tuple[float, dict[str, object], LinearModel] | None = None
+    dev = rev.filter(pl.col("fold") != "test").select(own.columns)  # train + tune folds; test is never read
+    best: tuple[float, dict[str, object]] | None = None
     for l2 in args.l2:
         for rw in args.review_weight:
             t0 = time.perf_counter()
-            W, D, b = fit(rows, cols, dense, y, sample_weights(train, rw), l2=l2)
-            model = LinearModel(weights=W, dense=D, bias=b, meta={"version": VERSION, "features": list(FEATURE_SET)},
-                                sha256="")
-            scores = evaluate_tune(model, tune)
+            scores = cross_validated_f1(own, dev, l2=l2, review_weight=rw)
             mean = float(np.mean(list(scores.values())))
-            print(f"l2={l2:g} review_weight={rw:g}: tune macro-F1 {scores} mean {mean:.3f} "
+            print(f"l2={l2:g} review_weight={rw:g}: 5-fold CV macro-F1 on dev reviews {scores} mean {mean:.3f} "
                   f"({time.perf_counter() - t0:.1f} s)")
             if best is None or mean > best[0]:
-                best = (mean, {"l2": l2, "review_weight": rw, "tune_macro_f1": scores}, model)
+                best = (mean, {"l2": l2, "review_weight": rw, "cv_macro_f1": scores})
     assert best is not None
-    _, chosen, model = best
-    files = sorted({*TRAINING_DIR.glob("cx_sentences_v*.csv")})
+    chosen = best[1]
+    files = sorted(TRAINING_DIR.glob("cx_sentences_v*.csv"))
     shared = [p for p in (args.fixtures / "review_datasets").glob("*") if p.suffix == ".csv"]
     meta = {
         "version": VERSION,
         "classes": list(CLASSES),
         "n_buckets": N_BUCKETS,
         "n_dense": N_DENSE,
-        "features": list(FEATURE_SET),
         "hash": "xxhash64 (polars-hash nchash) of the feature string mod n_buckets",
         "chosen": chosen,
         "trained_on": {
             "project_sentences": {p.name: {"rows": int((own["source"] == p.name).sum()),
                                            "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in files},
-            "shared_reviews_train_fold": {
-                "rows_by_source": dict(sorted(rev.filter(pl.col("fold") == "train").group_by("source").len().rows())),
+            "shared_reviews_dev_part": {
+                "rows_by_source": dict(sorted(rev.filter(pl.col("fold") != "test").group_by("source").len().rows())),
                 "files_sha256": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(shared)},
-                "fold_rule": "sha256(title+text) mod 10 < 3 (eval/evaluate_sentiment.py fold_of)",
+                "fold_rule": "sha256(title+text) mod 10 < 4 (the dev part; eval/evaluate_sentiment.py split_of)",
             },
         },
     }
-    final = LinearModel(weights=model.weights, dense=model.dense, bias=model.bias, meta=meta, sha256="")
+    final = fit_model(pl.concat([own, dev], how="vertical"), l2=float(chosen["l2"]),  # type: ignore[arg-type]
+                      review_weight=float(chosen["review_weight"]), meta=meta)  # type: ignore[arg-type]
     final.save(args.out)
     print(f"chosen {chosen}; wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), sha256 "
           f"{hashlib.sha256(args.out.read_bytes()).hexdigest()}")
