@@ -19,7 +19,7 @@ EXPECTED = {
     "scored/scored_events": ("scored", None, {"events/touchpoint_events"}),
     "scored/touchpoint_mentions": ("scored", None, {"events/touchpoint_events"}),
     "scored/cx_metrics": ("scored", None, {"scored/scored_events"}),
-    "scored/key_drivers": ("scored", None, {"scored/scored_events"}),
+    "scored/key_drivers": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
     "scored/peaks_potholes": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
     "scored/customer_journeys": ("scored", None, {"scored/scored_events"}),
     "scored/cx_alerts": ("scored", None, {"scored/cx_metrics"}),

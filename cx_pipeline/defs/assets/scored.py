@@ -168,15 +168,16 @@ def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, data
 
 @asset(
     key=DRIVERS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY), "touchpoint_mentions": AssetIn(key=MENTIONS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(DRIVERS_KEY, DRIVERS_UNIQUE)],
     description="Which touchpoints move the overall outcome: Shapley-value regression on per-touchpoint ratings "
     "(with R²) and text impact = score(all) − score(without mentions); importance × performance per brand/period.",
 )
-def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame):
-    drivers = key_drivers(scored_events)
+def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame,
+                      touchpoint_mentions: pl.LazyFrame):
+    drivers = key_drivers(scored_events, mentions=touchpoint_mentions)
     latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
     yield Output(
         drivers,
