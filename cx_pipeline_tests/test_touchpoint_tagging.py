@@ -1,5 +1,6 @@
 """Touchpoint tagging with term lists v2: whole-word and inflection-aware terms, negated complaints, waiting time
-and cleanliness, brand extension files with the new syntax, and properties that hold for any text."""
+and cleanliness, the 2.1 vocabulary per domain, staff on site vs. customer service, a term inside a longer term of
+another touchpoint, brand extension files with the new syntax, and properties that hold for any text."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _tps(text: str, lang: str, **kwargs: object) -> list[str]:
     ("Matematikk er vanskelig", "no"),  # "mat*" used to tag product
     ("Produktionen er flyttet til Kina", "da"),  # "produkt*" matched production
     ("Jeg var kortvarigt i tvivl", "da"),  # "kort*" (the card) matched "short"
-    ("Chateau Margaux er en vin", "da"),
+    ("Vi drak Chateau Margaux", "da"),  # "chat*" would have matched Chateau (and "vin" is a product since 2.1)
 ])
 def test_prefixes_no_longer_overreach(text: str, lang: str) -> None:
     assert _tps(text, lang) == []
@@ -113,7 +114,10 @@ def test_waiting_time(text: str, lang: str, expected: list[str]) -> None:
 
 
 def test_waiting_for_food_is_store() -> None:
-    assert "store" in _tps("We waited for our food for ages", "en")  # "food" also tags product
+    # "food" lies inside the longer store term "waited for our food": only the store counts
+    assert _tps("We waited for our food for ages", "en") == ["store"]
+    assert _tps("Vi ventede længe på maden", "da") == ["store"]
+    assert _tps("We waited for our food, and the food was cold", "en") == ["product", "store"]
 
 
 @pytest.mark.parametrize(("text", "lang", "expected"), [
@@ -133,6 +137,130 @@ def test_ambiguous_words_only_count_in_phrases() -> None:
     assert _tps("Kundeservice har en ren og klar tone", "da") == ["customer_service"]
     assert _tps("The rent is due", "en") == []
     assert _tps("Ventetiden var lang", "da") == []  # phone, store or delivery: not decidable
+
+
+# --- 2.1 vocabulary: product nouns per domain, premises, channels -------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    # food and drink
+    ("Kaffen var lunken og kagen tør", "da", ["product"]),
+    ("Kanelbollene er byens beste", "no", ["product"]),
+    ("Pizzan var kall och salladen slapp", "sv", ["product"]),
+    ("My chips were soggy and the flat white was bitter", "en", ["product"]),
+    # furniture, clothing, electronics
+    ("Sofaen er flot, men reolen er skæv", "da", ["product"]),
+    ("Spisebordet er solid", "no", ["product"]),
+    ("Klänningen satt perfekt", "sv", ["product"]),
+    ("The jeans fit perfectly", "en", ["product"]),
+    ("Routeren og opladeren virker fint", "da", ["product"]),
+    # bank, telecom, travel
+    ("Lånet blev bevilget, og billånet var nemt", "da", ["product"]),
+    ("Dekningen er god over hele landet", "no", ["product"]),
+    ("Mobiltäckningen är usel och bredbandet segt", "sv", ["product"]),
+    ("The flight was late and the seats were cramped", "en", ["product"]),
+    ("Beinplassen var elendig", "no", ["product"]),
+    # premises and staff on site
+    ("Pent og ryddig lokale? Lokalet er trangt", "no", ["store"]),
+    ("Fina lokaler och trevlig stämning", "sv", ["store"]),
+    ("Ingen ledige borde og alt for meget larm", "da", ["store"]),
+    ("Nice surroundings, but you never get a seat", "en", ["store"]),
+    ("Servitøren var sur", "da", ["store"]),
+    ("Staff were chatting among themselves", "en", ["store"]),  # "chatting" is not the support chat
+    ("Åbningstiderne er for korte", "da", ["store"]),
+    # channels, returns, price
+    ("Netbanken er fin", "da", ["website"]),  # online banking in a browser is the website
+    ("Mobilbanken går ned", "da", ["app"]),
+    ("The app's loyalty points are nice", "en", ["app"]),
+    ("Webbshoppen är enkel", "sv", ["website"]),
+    ("Fick tillbaka pengarna efter två dagar", "sv", ["returns"]),
+    ("Returfristen er for kort", "no", ["returns"]),
+    ("Overtræksgebyret kom bag på mig", "da", ["price"]),
+    ("Regningen blir høyere hver måned", "no", ["price"]),
+    ("Chaufføren bar alt op", "da", ["delivery"]),
+    ("My replacement card never turned up", "en", ["delivery"]),  # a bank card, not a returned item
+])
+def test_domain_vocabulary(text: str, lang: str, expected: list[str]) -> None:
+    assert _tps(text, lang) == expected
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Det koster skjorta", "no"),  # = costs a fortune: "skjorta" (the shirt) is not listed
+    ("Jag fruktar det värsta", "sv"),  # "fruktar" = fears, not fruit
+    ("Det var mycket buller", "sv"),  # "buller" = noise, not buns
+    ("Man kan ikke stole på dem", "da"),  # "stole på" = rely on, not chairs
+    ("Jeg er skuffet", "da"),  # "skuffe~" would have matched disappointed
+    ("I forbindelse med flytningen", "da"),  # only "forbindelsen" (the connection) is a product
+    ("The exchange rate was poor", "en"),  # masked: not an exchange of goods
+    ("Very helpful and friendly", "en"),  # praise words name no touchpoint
+    ("Lokale varer er det bedste", "da"),  # "lokale" = local; only lokalet/lokalerne are premises
+])
+def test_ambiguous_words_are_not_evidence(text: str, lang: str) -> None:
+    assert _tps(text, lang) in ([], ["price"]) and "product" not in _tps(text, lang)
+
+
+def test_pay_by_card_is_a_price_not_a_product() -> None:
+    assert _tps("£8 just to pay by card?", "en") == ["price"]
+    assert _tps("Hemsidan krånglade när jag skulle betala", "sv") == ["website"]  # paying is not the price
+
+
+# --- staff on site vs. customer service ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "lang", "expected", "evidence"), [
+    # a people/service word counts for store when the text names the store ...
+    ("Rådgiveren i filialen var dygtig", "da", ["store"], ["store:rådgiver~", "store:filial~"]),
+    ("Rådgiveren på banken i Bergen tok seg god tid", "no", ["store"],
+     ["store:rådgiver~", "store:på banken", "store:banken i"]),
+    ("Fantastisk service i butikken", "da", ["store"], ["store:service", "store:i butikken", "store:butikk~"]),
+    ("Bemötandet i butiken var bra", "sv", ["store"], ["store:bemötande~", "store:i butiken", "store:butik~"]),
+    # ... else for customer service
+    ("Rådgiveren var kunnskapsrik", "no", ["customer_service"], ["customer_service:rådgiver~"]),
+    ("Medarbejderen i telefonen var sød", "da", ["customer_service"],
+     ["customer_service:medarbejder~", "customer_service:telefon~"]),
+    ("God service", "da", ["customer_service"], ["customer_service:service"]),
+    # words for staff on site are store terms only
+    ("Personalet var søde", "da", ["store"], ["store:personale~"]),
+    ("De ansatte i butikken var hyggelige", "no", ["store"], ["store:ansatte", "store:butikk*", "store:i butikken"]),
+    ("Tre anställda stod bakom disken", "sv", ["store"], ["store:anställd~", "store:disken"]),
+    ("Staff were very helpful", "en", ["store"], ["store:staff"]),
+    # ... unless a customer-service term around them says where they work
+    ("Customer service staff were helpful", "en", ["customer_service"],
+     ["customer_service:customer service", "customer_service:service", "customer_service:customer service staff"]),
+    ("Personalet i kundeservice var flinke", "da", ["customer_service"],
+     ["customer_service:personale~ i kundeservice*", "customer_service:kundeservice*"]),
+])
+def test_staff_on_site_is_store_people_on_the_phone_customer_service(
+        text: str, lang: str, expected: list[str], evidence: list[str]) -> None:
+    out = _tag([(text, lang)])
+    assert out["text_touchpoints"][0].to_list() == expected
+    assert out["touchpoint_evidence"][0].to_list() == evidence
+
+
+def test_staff_words_are_read_from_the_term_files(tmp_path: Path) -> None:
+    # a brand that lists its own title under both touchpoints gets the same resolution as the built-in words
+    ext = tmp_path / "brand.yaml"
+    ext.write_text('version: "b"\nterms:\n  da:\n    customer_service: [kundevært~]\n    store: [kundevært~]\n',
+                   encoding="utf-8")
+    rows = [("Kundeværten var sød", "da"), ("Kundeværten i butikken var sød", "da"),
+            ("Kundeværten i telefonen var sød", "da")]
+    assert _tag(rows)["text_touchpoints"].to_list() == [[], ["store"], ["customer_service"]]
+    assert _tag(rows, extra_term_files=[ext])["text_touchpoints"].to_list() == [
+        ["customer_service"], ["store"], ["customer_service"]]
+
+
+# --- a term inside a longer term of another touchpoint ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("Their online store is easy to use", "en", ["website"]),
+    ("The web shop was down", "en", ["website"]),
+    ("Found it in the app store", "en", ["app"]),
+    ("Ordered from the online shop, collected in the store", "en", ["website", "store"]),  # "store" on its own too
+    ("Called customer services about my bill", "en", ["customer_service", "price"]),
+])
+def test_an_inner_term_counts_only_for_the_longer_term(text: str, lang: str, expected: list[str]) -> None:
+    assert _tps(text, lang) == expected
 
 
 # --- term syntax and files -------------------------------------------------------------------------------------
@@ -159,9 +287,9 @@ def test_term_patterns_syntax() -> None:
 
 def test_builtin_file_is_v2_and_versioned() -> None:
     terms = touchpoint_terms()
-    assert terms.version == "2.0.0"
+    assert terms.version == "2.1.0"
     assert set(terms.suffixes) == {"da", "no", "sv", "en"} and set(terms.exclude) == {"da", "no", "sv", "en"}
-    assert touchpoint_terms_version().startswith("terms@2.0.0 sha256:")
+    assert touchpoint_terms_version().startswith("terms@2.1.0 sha256:")
     for lang, entries in terms.by_language.items():
         prefixes = [term for _, term, _ in entries if term.endswith("*")]
         assert all(len(t.rstrip("*").split()[-1]) >= 5 for t in prefixes), (lang, prefixes)
@@ -184,7 +312,7 @@ def test_brand_extension_with_the_new_syntax(tmp_path: Path) -> None:
     assert base["text_touchpoints"].to_list() == [["store"], [], None, None]  # no German terms built in
     assert extended["text_touchpoints"].to_list() == [["product", "store"], [], ["returns"], ["store"]]
     assert extended["touchpoint_evidence"][0].to_list() == ["product:whopper~", "store:drive in"]
-    assert touchpoint_terms_version([ext]).startswith("terms@2.0.0+brand-2 sha256:")
+    assert touchpoint_terms_version([ext]).startswith("terms@2.1.0+brand-2 sha256:")
     assert touchpoint_terms_version([ext]) != touchpoint_terms_version()
 
 

@@ -8,11 +8,17 @@ as a word prefix (``" leverings"``). Punctuation becomes ``|`` so a multi-word t
 matching, the language's ``exclude`` phrases ("intet at klage over") are masked with that same barrier, so words
 inside them are never evidence. The event's own ``touchpoint`` (set by the survey question mapping or the source
 default) is never touched: text tagging only adds ``text_touchpoints``.
+
+Two rules read the lexicon itself, so brand files steer them too: a term inside a longer matched term of another
+touchpoint counts only for the longer one ("online store" is website, not store: ``_drop_inner_matches``), and
+people and service words listed under both customer_service and store ("rådgiver", "service") count for store when
+another term of the tagged text names the store, else for customer_service (``_resolve_staff_words``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -84,6 +90,82 @@ def _mask_excluded(padded: pl.Series, exclude: Sequence[str]) -> pl.Series:
     return padded.clone().scatter(rows, masked)
 
 
+#: A pattern listed under both touchpoints is a people or service word, resolved by the rest of the text.
+STAFF_TOUCHPOINTS = ("customer_service", "store")
+
+
+@lru_cache(maxsize=32)
+def _lexicon_rules(entries: tuple[tuple[str, str, str], ...]) -> tuple[tuple[str, ...], pl.DataFrame]:
+    """One language's (touchpoint, term, pattern) entries -> (people/service patterns, inner-term pairs).
+
+    People/service patterns are listed under both STAFF_TOUCHPOINTS. An inner-term pair (pattern, touchpoint, outer)
+    says the whole-word pattern, as a term of that touchpoint, lies inside the longer pattern ``outer``, which is not
+    a term of that touchpoint (" store " in " online store ", website).
+    """
+    tps_of: dict[str, set[str]] = {}
+    for touchpoint, _, pattern in entries:
+        tps_of.setdefault(pattern, set()).add(touchpoint)
+    staff = tuple(p for p, tps in tps_of.items() if set(STAFF_TOUCHPOINTS) <= tps)
+    rows: list[tuple[str, str, str]] = []
+    for outer, outer_tps in tps_of.items():
+        words = outer.split()
+        whole = len(words) if outer.endswith(" ") else len(words) - 1  # a prefix pattern's last word is partial
+        for i in range(whole):
+            for j in range(i + 1, whole + 1):
+                inner = " " + " ".join(words[i:j]) + " "
+                rows.extend((inner, tp, outer) for tp in tps_of.get(inner, ()) if inner != outer
+                            and tp not in outer_tps)
+    pairs = pl.DataFrame(rows, schema={"pattern": pl.String, "touchpoint": pl.String, "outer": pl.String},
+                         orient="row")
+    return staff, pairs
+
+
+def _drop_inner_matches(hits: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``hits`` without a term's matches that all lie inside longer matches of another touchpoint's term.
+
+    "online store" matches the website term and, inside it, the store term "store": only website counts. A text
+    that also says "store" on its own (more matches of "store" than of the longer terms around it) keeps it.
+    """
+    if pairs.height == 0 or hits.height == 0:
+        return hits
+    inner = hits.filter(pl.col("pattern").is_in(pairs["pattern"].unique().implode()))
+    if inner.height == 0:  # the common case: nothing to compare, skip the group-bys
+        return hits
+    involved = pl.concat([pairs["pattern"], pairs["outer"]]).unique()
+    occurrences = (
+        hits.filter(pl.col("rid").is_in(inner["rid"].unique().implode()) & pl.col("pattern").is_in(involved.implode()))
+        .group_by("rid", "pattern").agg(n=pl.col("pos").n_unique())
+    )
+    inside = (
+        occurrences.join(pairs, on="pattern")
+        .join(occurrences.rename({"pattern": "outer", "n": "n_outer"}), on=["rid", "outer"])
+        .group_by("rid", "pattern", "touchpoint").agg(pl.col("n").first(), pl.col("n_outer").sum())
+        .filter(pl.col("n") <= pl.col("n_outer"))
+    )
+    return hits.join(inside.select("rid", "pattern", "touchpoint"), on=["rid", "pattern", "touchpoint"], how="anti")
+
+
+def _resolve_staff_words(hits: pl.DataFrame, staff_patterns: Sequence[str]) -> pl.DataFrame:
+    """``hits`` (one row per matched pattern and touchpoint) with each people/service word kept for one touchpoint.
+
+    A word listed under both customer_service and store ("rådgiver~", "service", "hjælp") counts for store when
+    another term of the same text names the store ("rådgiveren i filialen", "service i butikken"), otherwise for
+    customer_service ("rådgiveren var dygtig"): staff on site are the store, people on the phone, chat or mail are
+    customer service.
+    """
+    if not staff_patterns:
+        return hits
+    cs, store = STAFF_TOUCHPOINTS
+    staff = pl.col("pattern").is_in(list(staff_patterns))
+    with_staff = hits.filter(staff)["rid"].unique()
+    if with_staff.len() == 0:
+        return hits
+    other_store = ~staff & (pl.col("touchpoint") == store)
+    names_store = hits.filter(pl.col("rid").is_in(with_staff.implode()) & other_store)["rid"].unique()
+    keep_as = pl.when(pl.col("rid").is_in(names_store.implode())).then(pl.lit(store)).otherwise(pl.lit(cs))
+    return hits.filter(~staff | (pl.col("touchpoint") == keep_as))
+
+
 def tag_touchpoints(
     frame: pl.DataFrame | pl.LazyFrame,
     *,
@@ -122,6 +204,8 @@ def tag_touchpoints(
             .with_row_index("pos")
             .join(lookup, on="pattern", how="inner")
         )
+        staff_patterns, inner_pairs = _lexicon_rules(entries)
+        hits = _resolve_staff_words(_drop_inner_matches(hits, inner_pairs), staff_patterns)
         tagged = hits.group_by("rid").agg(
             text_touchpoints=pl.col("touchpoint").sort_by("rank").unique(maintain_order=True),
             touchpoint_evidence=pl.concat_str([pl.col("touchpoint"), pl.lit(":"), pl.col("term")])
