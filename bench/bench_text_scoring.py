@@ -39,6 +39,9 @@ FILLER_TEXT = {
 FILLER = {lang: words.split() for lang, words in FILLER_TEXT.items()}
 LANGS = ("da", "no", "sv", "en")
 MARKETS = {"da": "DK", "no": "NO", "sv": "SE", "en": "GB"}
+#: share of words drawn from: function words, lexicon words, CX phrases, touchpoint terms, negators/contrast/
+#: intensifiers, punctuation (a 36-word text then has ~1.8 touchpoint terms and ~5 opinion words)
+WORD_CLASS_RATES = (0.62, 0.14, 0.03, 0.05, 0.06, 0.10)
 
 
 def synthetic_events(n: int, seed: int = 7) -> pl.DataFrame:
@@ -54,11 +57,20 @@ def synthetic_events(n: int, seed: int = 7) -> pl.DataFrame:
         phrases = [" ".join(p) for p in res.phrases]
         tps = sorted({t.rstrip("*~") for _, t, _ in terms.by_language[lang]})
         special = sorted(res.negators | res.contrast | set(res.intensifiers))
-        vocab = np.array(FILLER[lang] * 6 + lex[:: max(1, len(lex) // 300)] + phrases + tps + special + [",", "."])
+        # word classes at the rates of real reviews (about 1–3 touchpoint words and a few opinion words per
+        # text), not uniformly over a vocabulary where the thousands of inflected touchpoint terms would dominate
+        pools = [FILLER[lang], lex[:: max(1, len(lex) // 300)], phrases, tps, special, [",", "."]]
+        rates = np.array(WORD_CLASS_RATES)
         rows = np.flatnonzero(lang_idx == li)
-        words = rng.integers(0, len(vocab), int(lengths[rows].sum()))
+        total = int(lengths[rows].sum())
+        cls = rng.choice(len(pools), size=total, p=rates / rates.sum())
+        flat = [""] * total
+        for c, pool in enumerate(pools):
+            at = np.flatnonzero(cls == c)
+            picks = np.array(pool, dtype=object)[rng.integers(0, len(pool), len(at))]
+            for i, w in zip(at.tolist(), picks.tolist(), strict=True):
+                flat[i] = w
         offsets = np.concatenate([[0], np.cumsum(lengths[rows])])
-        flat = vocab[words].tolist()
         for k, r in enumerate(rows.tolist()):
             texts[r] = " ".join(flat[offsets[k]:offsets[k + 1]]).capitalize() + "."
     langs = np.array(LANGS)[lang_idx]

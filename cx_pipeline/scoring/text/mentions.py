@@ -147,7 +147,7 @@ def _weighted(group: list[str], frame: pl.LazyFrame) -> pl.LazyFrame:
     opinion = pl.col("sentiment_label").is_in(OPINION_LABELS)
     w = pl.when(pl.col("after_contrast")).then(pl.lit(CONTRAST_WEIGHT)).otherwise(pl.lit(1.0))
     w_op = pl.when(opinion).then(w).otherwise(0.0)
-    return frame.group_by(group, maintain_order=True).agg(
+    return frame.group_by(group).agg(
         _num=(pl.col("sentiment") * w_op).sum(),
         _den=w_op.sum(),
         _plain=pl.col("sentiment").mean(),
@@ -194,25 +194,30 @@ def build_mentions(
     unnamed = (
         scored.filter((pl.col("touchpoints").list.len() == 0) & pl.col("sentiment_label").is_in(OPINION_LABELS))
         .join(units.lazy().select("unit", "own_touchpoint"), on="unit", how="left")
-        .with_columns(touchpoint=pl.col("own_touchpoint"), origin=pl.lit("own_touchpoint"),
-                      evidence=pl.lit([], dtype=pl.List(pl.String)))
+        .with_columns(touchpoint=pl.col("own_touchpoint"), origin=pl.lit("own_touchpoint"))
         .drop("own_touchpoint")
     )
     cols = ["unit", "clause_no", "clause", "lang", "after_contrast", "sentiment", "sentiment_label",
-            "sentiment_method", "touchpoint", "origin", "evidence"]
+            "sentiment_method", "touchpoint", "origin"]
     both = pl.concat([named.select(cols), unnamed.select(cols)], how="vertical_relaxed")
-    agg = _weighted(["unit", "touchpoint"], both.sort("unit", "clause_no"))
-    details = both.sort("unit", "clause_no").group_by("unit", "touchpoint", maintain_order=True).agg(
+    agg = _weighted(["unit", "touchpoint"], both)
+    details = both.group_by("unit", "touchpoint").agg(
         origin=pl.when((pl.col("origin") == "text").any()).then(pl.lit("text")).otherwise(pl.lit("own_touchpoint")),
-        clause=pl.col("clause").str.join(" | "),
-        evidence=pl.col("evidence").list.explode(**_FLAT).filter(
-            pl.col("evidence").list.explode(**_FLAT).str.split(":").list.first() == pl.col("touchpoint").first()
-        ).unique(maintain_order=True),
+        clause=pl.col("clause").sort_by("clause_no").str.join(" | "),
         language=pl.col("lang").first(),
         method=pl.col("sentiment_method").drop_nulls().first(),
     )
+    # evidence per touchpoint: a clause's terms are 'touchpoint:term', so each term belongs to its own prefix
+    evidence = (
+        scored.select("unit", "clause_no", "evidence").explode("evidence").drop_nulls("evidence")
+        .with_columns(touchpoint=pl.col("evidence").str.extract(r"^([^:]+):", 1))
+        .group_by("unit", "touchpoint")
+        .agg(evidence=pl.col("evidence").sort_by("clause_no").unique(maintain_order=True))
+    )
     out = (
         agg.join(details, on=["unit", "touchpoint"], how="left")
+        .join(evidence, on=["unit", "touchpoint"], how="left")
+        .with_columns(evidence=pl.col("evidence").fill_null(pl.lit([], dtype=pl.List(pl.String))))
         .join(units.lazy().select("unit", "rep_row"), on="unit", how="left")
         .join(rep.lazy(), left_on="rep_row", right_on="_rep_row", how="left")
         .with_columns(clause=redact_expr(pl.col("clause")), clause_count=pl.col("_n"),

@@ -114,23 +114,32 @@ def score_text_and_mentions(
     units = text_units(df, text_col=text_col, title_col=title_col)
     units = units.with_columns(lang=_lang_norm_expr(pl.col("lang")))
     scorer = _clause_scorer(sentiment_method, languages, batch_rows)
-    parts: list[pl.DataFrame] = []
-    for batch in units.iter_slices(max(1, batch_rows)):  # bounded memory: fragments of one batch at a time
-        clauses = clauses_of(batch, extra)
-        supported = clauses.filter(pl.col("lang").is_in(list(languages)))
-        parts.append(scorer(supported) if supported.height else supported.with_columns(
-            sentiment=pl.lit(None, pl.Float64), sentiment_label=pl.lit(None, pl.String),
-            sentiment_method=pl.lit(None, pl.String)))
-        parts.append(clauses.filter(~pl.col("lang").is_in(list(languages)) | pl.col("lang").is_null()).with_columns(
-            sentiment=pl.lit(None, pl.Float64), sentiment_label=pl.lit(None, pl.String),
-            sentiment_method=pl.lit(None, pl.String)))
     clause_schema = {"unit": pl.UInt32, "clause_no": pl.UInt32, "clause": pl.String, "lang": pl.String,
                      "after_contrast": pl.Boolean, "touchpoints": pl.List(pl.String),
                      "evidence": pl.List(pl.String), "sentiment": pl.Float64, "sentiment_label": pl.String,
                      "sentiment_method": pl.String}
-    scored_clauses = pl.concat([pl.DataFrame(schema=clause_schema), *[p.select(list(clause_schema)) for p in parts]],
-                               how="vertical_relaxed")
-    per_unit = unit_sentiment(scored_clauses)
+    unscored = {"sentiment": pl.lit(None, pl.Float64), "sentiment_label": pl.lit(None, pl.String),
+                "sentiment_method": pl.lit(None, pl.String)}
+    unit_parts: list[pl.DataFrame] = []
+    mention_parts: list[pl.DataFrame] = []
+    # Bounded memory: the clauses of one batch of texts exist at a time; only per-text results and mentions
+    # (far smaller than the clauses) are kept across batches.
+    for batch in units.iter_slices(max(1, batch_rows)):
+        clauses = clauses_of(batch, extra)
+        supported = clauses.filter(pl.col("lang").is_in(list(languages)))
+        scored_clauses = pl.concat([
+            pl.DataFrame(schema=clause_schema),
+            (scorer(supported) if supported.height else supported.with_columns(**unscored)).select(list(clause_schema)),
+            clauses.filter(~pl.col("lang").is_in(list(languages)) | pl.col("lang").is_null())
+            .with_columns(**unscored).select(list(clause_schema)),
+        ], how="vertical_relaxed")
+        unit_parts.append(unit_sentiment(scored_clauses))
+        mention_parts.append(build_mentions(scored_clauses, batch, df, text_method_version=version))
+        del clauses, supported, scored_clauses
+    per_unit = pl.concat(unit_parts, how="vertical_relaxed") if unit_parts else unit_sentiment(
+        pl.DataFrame(schema=clause_schema))
+    mentions = pl.concat(mention_parts, how="vertical_relaxed") if mention_parts else build_mentions(
+        pl.DataFrame(schema=clause_schema), units, df, text_method_version=version)
     by_row = (
         units.lazy().select("unit", "lang", row="rows").explode("row")
         .join(per_unit.lazy(), on="unit", how="left")
@@ -154,7 +163,6 @@ def score_text_and_mentions(
     )
     scored = df.with_columns(added.get_columns()).with_columns(
         [pl.col(name).cast(dtype) for name, (dtype, _) in SCORED_TEXT_COLUMNS.items()])
-    mentions = build_mentions(scored_clauses, units, df, text_method_version=version)
     return TextScores(events=scored, mentions=mentions)
 
 
