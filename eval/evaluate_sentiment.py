@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,6 +216,7 @@ def evaluate(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD, scored: p
             lab = f1_report(gold, part["sentiment_label"].to_list())
             row.update({f"ours_{k}": v for k, v in pol.items()})
             row["ours_label_macro_f1"] = lab["macro_f1"]
+            row["ours_macro_f1_ci95"] = bootstrap_ci(gold, part["polarity"].to_list())
             afinn = _afinn_scorer(lang)
             if afinn is not None:
                 texts = [f"{t or ''} {x}" for t, x in zip(part["title"].to_list(), part["text"].to_list(), strict=True)]
@@ -224,9 +226,23 @@ def evaluate(df: pl.DataFrame, method: str = DEFAULT_SENTIMENT_METHOD, scored: p
     return results
 
 
+def bootstrap_ci(gold: list[str], pred: list[str | None], *, resamples: int = 1000, seed: int = 11) -> list[float]:
+    """95% percentile interval of macro-F1 over reviews resampled with replacement: how far the figure could
+    move with another sample of the same size (wide when a language has few negative reviews)."""
+    rng = np.random.default_rng(seed)
+    g = np.array(gold)
+    p = np.array([x or "" for x in pred])
+    stats = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(g), len(g))
+        stats.append(f1_report(g[i].tolist(), p[i].tolist())["macro_f1"])
+    return [round(float(np.percentile(stats, 2.5)), 3), round(float(np.percentile(stats, 97.5)), 3)]
+
+
 def markdown(results: list[dict[str, object]]) -> str:
     lines = [
-        "| split | lang | n (pos/neg) | ours macro-F1 | ours F1 pos | ours F1 neg | ours strict-label macro-F1 "
+        "| split | lang | n (pos/neg) | ours macro-F1 [95% CI] | ours F1 pos | ours F1 neg | ours strict-label "
+        "macro-F1 "
         "| AFINN macro-F1 | AFINN F1 neg | sources |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -234,6 +250,7 @@ def markdown(results: list[dict[str, object]]) -> str:
         afinn = (f"{r['afinn_macro_f1']:.3f} | {r['afinn_f1_neg']:.3f}" if "afinn_macro_f1" in r else "– | –")
         lines.append(
             f"| {r['split']} | {r['language']} | {r['n']} ({r['n_pos']}/{r['n_neg']}) | {r['ours_macro_f1']:.3f} "
+            f"[{r['ours_macro_f1_ci95'][0]:.3f}, {r['ours_macro_f1_ci95'][1]:.3f}] "
             f"| {r['ours_f1_pos']:.3f} | {r['ours_f1_neg']:.3f} | {r['ours_label_macro_f1']:.3f} | {afinn} "
             f"| {r['sources']} |"
         )
