@@ -32,8 +32,9 @@ SCORED_TEXT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     **LANGUAGE_COLUMNS,
     **SENTIMENT_COLUMNS,
     **TOUCHPOINT_COLUMNS,
-    "text_method_version": (pl.String(), "cx_text version, language detector, sentiment rules and touchpoint term "
-                            "file versions + hashes: enough to re-run the scoring identically."),
+    "text_method_version": (pl.String(), "cx_text version, clause rules, language detector, sentiment method "
+                            "(model/lexicon) and touchpoint term file versions + hashes: enough to re-run the "
+                            "scoring identically."),
 }
 
 

@@ -30,7 +30,7 @@ TOUCHPOINT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "text_touchpoints": (pl.List(pl.String()), "Touchpoints the text mentions, in taxonomy order; empty list when "
                          "none, null when there is no text or no term list for the language."),
     "touchpoint_evidence": (pl.List(pl.String()), "Matched terms as 'touchpoint:term' (term as written in the term "
-                            "file, '*' = prefix), in text order."),
+                            "file: '~' = with the language's inflections, '*' = compound prefix), in text order."),
 }
 
 
