@@ -22,7 +22,8 @@ EXPECTED = {
     "scored/key_drivers": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
     "scored/peaks_potholes": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
     "scored/customer_journeys": ("scored", None, {"scored/scored_events"}),
-    "scored/cx_alerts": ("scored", None, {"scored/cx_metrics"}),
+    "scored/alert_tests": ("scored", None, {"scored/cx_metrics"}),
+    "scored/cx_alerts": ("scored", None, {"scored/alert_tests"}),
     "scored/reply_latency": ("scored", None, {"scored/scored_events"}),
 }
 

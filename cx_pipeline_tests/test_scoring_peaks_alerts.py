@@ -8,7 +8,15 @@ import polars as pl
 import pytest
 
 from cx_pipeline.scoring.aggregates import metric_aggregates
-from cx_pipeline.scoring.alerts import ALERT_SCHEMA, alert_messages, significant_drops
+from cx_pipeline.scoring.alerts import (
+    ALERT_SCHEMA,
+    ALERT_TEST_SCHEMA,
+    AlertConfig,
+    alert_messages,
+    alert_tests,
+    benjamini_hochberg,
+    significant_drops,
+)
 from cx_pipeline.scoring.peaks_potholes import (
     JOURNEY_SCHEMA,
     PEAK_SCHEMA,
@@ -144,20 +152,69 @@ def test_significant_nps_drop_by_hand() -> None:
     assert a["se_current"] == pytest.approx(11.747340, **APPROX)
     assert a["se_diff"] == pytest.approx(16.309506, **APPROX)
     assert a["z"] == pytest.approx(-3.065697, **APPROX)
-    assert (a["n_previous"], a["n_current"], a["z_threshold"]) == (50, 50, 1.96)
-    # CSAT 80 % → 76 %: SE .056569 and .060399 → z = −4/8.275 = −.48, not significant
+    assert (a["n_previous"], a["n_current"]) == (50, 50)
+    # one-sided p = Φ(−3.065697) = .0010858; the run has 2 tests (NPS and CSAT delivery Oct → Nov; Jan follows a
+    # gap; the CSAT "all" pool repeats delivery and is left out). CSAT 80 % → 76 %: SE 5.65685 and 6.03987 pp →
+    # z = −4/sqrt(32 + 36.48) = −.483368, p = .314417.
+    # BH, m = 2: sorted p .0010858, .314417 → adjusted min(2·.0010858/1, .314417) = .0021716 and .314417
+    assert a["p_value"] == pytest.approx(0.0010858, abs=1e-6)
+    assert a["p_adjusted"] == pytest.approx(0.0021716, abs=1e-6)
     msgs = alert_messages(alerts)
     assert msgs == ["nordlys overall nps (all sources): nps fell from 40.0 in 2026-10 to -10.0 in 2026-11 "
-                    "(-50.0 pts, z=-3.07, n=50→50)"]
+                    "(-50.0 pts, z=-3.07, p=0.0011, BH-adjusted p=0.0022, n=50→50)"]
 
 
-def test_alert_options_per_source_min_n_and_threshold() -> None:
+def test_alert_log_tests_or_skips_every_series_with_the_reason() -> None:
     agg = metric_aggregates(_nps_months(), periods=("month",))
-    per_source = significant_drops(agg, source=None)
+    log = alert_tests(agg)
+    assert log.schema == pl.Schema(ALERT_TEST_SCHEMA)
+    got = {(r["touchpoint"], r["metric"], r["period"]): (r["status"], r["reason"]) for r in log.to_dicts()}
+    assert got[("overall", "nps", "2026-10")] == ("skipped", "first period of the series")
+    assert got[("overall", "nps", "2026-11")] == ("tested", "drop: BH-adjusted p ≤ 0.05")
+    assert got[("overall", "nps", "2027-01")] == ("skipped", "no data in the previous period")
+    assert got[("delivery", "csat", "2026-11")] == ("tested", "drop not significant at FDR 0.05")
+    csat = log.filter((pl.col("metric") == "csat") & (pl.col("period") == "2026-11") & (pl.col("touchpoint") ==
+                                                                                        "delivery")).row(0, named=True)
+    assert csat["z"] == pytest.approx(-0.483368, abs=1e-6)
+    assert csat["p_value"] == pytest.approx(0.314417, abs=1e-6)
+    assert csat["p_adjusted"] == pytest.approx(0.314417, abs=1e-6)
+    # the CSAT "all" pool holds delivery only: it repeats that series and is not tested twice
+    assert not log.filter(pl.col("touchpoint") == "all").height
+    assert log.select("brand", "touchpoint", "source", "metric", "grain", "period").is_duplicated().sum() == 0
+    small = alert_tests(agg, config=AlertConfig(min_n=51))
+    row = small.filter((pl.col("metric") == "nps") & (pl.col("period") == "2026-11")).row(0, named=True)
+    assert (row["status"], row["reason"], row["p_value"]) == ("skipped", "fewer than 51 answers (n=50→50)", None)
+    assert row["diff"] == pytest.approx(-50.0)  # the numbers stay visible on a skipped row
+
+
+def test_alert_options_per_source_min_n_and_q() -> None:
+    agg = metric_aggregates(_nps_months(), periods=("month",))
+    per_source = significant_drops(agg, config=AlertConfig(source=None))
     assert sorted(per_source["source"]) == ["all", "qualtrics"]
-    assert significant_drops(agg, min_n=51).height == 0
-    assert significant_drops(agg, z=3.1).height == 0  # |z| = 3.066 < 3.1
-    assert alert_messages(significant_drops(agg, z=3.1)) == []
+    assert significant_drops(agg, config=AlertConfig(min_n=51)).height == 0
+    assert significant_drops(agg, config=AlertConfig(q=0.002)).height == 0  # adjusted p .0022 > .002
+    assert alert_messages(significant_drops(agg, config=AlertConfig(q=0.002))) == []
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    # m = 5, p = .01 .04 .03 .20 .005 → sorted .005 .01 .03 .04 .20 → m·p/k = .025 .025 .05 .05 .20
+    # running minimum from the top keeps them; back in input order:
+    got = benjamini_hochberg(__import__("numpy").array([0.01, 0.04, 0.03, 0.20, 0.005]))
+    assert got.tolist() == pytest.approx([0.025, 0.05, 0.05, 0.20, 0.025])
+    # a larger p earlier in rank order never gets a larger adjustment than a later one: .02 .021 with m = 2
+    assert benjamini_hochberg(__import__("numpy").array([0.021, 0.02])).tolist() == pytest.approx([0.021, 0.021])
+
+
+def test_touchpoint_all_is_left_out_where_it_repeats_overall() -> None:
+    rows = []
+    for month, (k, n) in {10: (40, 50), 11: (30, 50)}.items():
+        rows += [ev(f"s{month}-{i}", "csat", 5 if i < k else 1, published_at=datetime(2026, month, 5, tzinfo=UTC))
+                 for i in range(n)]
+    agg = metric_aggregates(frame(rows), periods=("month",))
+    assert set(agg["touchpoint"]) == {"overall", "all"}  # CSAT pools touchpoints: "all" equals "overall" here
+    log = alert_tests(agg)
+    assert set(log["touchpoint"]) == {"overall"}
+    assert significant_drops(agg).height == 1  # 80 % → 60 % flagged once, not twice
 
 
 def test_with_mentions_each_touchpoint_gets_the_sentiment_of_its_own_clauses() -> None:

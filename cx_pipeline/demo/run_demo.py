@@ -83,6 +83,7 @@ def print_summary(data_root: Path) -> None:
         "scored/peaks_potholes",
         "scored/customer_journeys",
         "scored/reply_latency",
+        "scored/alert_tests",
         "scored/cx_alerts",
     ):
         files = store.parquet_files(dataset)
@@ -122,6 +123,20 @@ def print_summary(data_root: Path) -> None:
     for key in keys:
         print(f"  {key[0]:<13} {key[1]:<17} {nps.get(key, '–'):<25} {csat.get(key, '–'):<25} {stars.get(key, '–'):<10}")
     print_mentions(store)
+    print_alerts(store)
+
+
+def print_alerts(store: Any) -> None:
+    """The drop tests of the run: how many were tested or skipped, and every alert with its numbers."""
+    tests = store.read("scored/alert_tests")
+    if tests is None:
+        return
+    tested = tests.filter(pl.col("status") == "tested")
+    print(f"\nDrop tests (scored/alert_tests): {tested.height} tested, {tests.height - tested.height} skipped "
+          "with the reason logged (first period, gap, too few answers); Benjamini–Hochberg across the tests.")
+    alerts = store.read("scored/cx_alerts")
+    for message in (alerts["message"].to_list() if alerts is not None else []):
+        print(f"  ALERT {message}")
 
 
 def print_mentions(store: Any) -> None:
@@ -132,8 +147,8 @@ def print_mentions(store: Any) -> None:
         return
     table = (
         mentions.group_by("brand", "touchpoint")
-        .agg(n=pl.len(), pos=(pl.col("sentiment_label") == "positive").sum(),
-             neg=(pl.col("sentiment_label") == "negative").sum())
+        .agg(n=pl.len().cast(pl.Int64), pos=(pl.col("sentiment_label") == "positive").sum().cast(pl.Int64),
+             neg=(pl.col("sentiment_label") == "negative").sum().cast(pl.Int64))
         .with_columns(net=100 * (pl.col("pos") - pl.col("neg")) / pl.col("n"))
         .sort("brand", "touchpoint")
     )
@@ -198,7 +213,8 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
     for run in runs:
         print(f"  {run.name}: {'ok' if run.success else 'FAILED'}")
         for check in run.failed_checks:
-            print(f"    check failed: {check}")
+            kind = "warning" if check.endswith("(WARN)") else "check failed"
+            print(f"    {kind}: {check}")
     ok = all(run.success for run in runs)
     print_summary(root)
     print(

@@ -13,6 +13,7 @@ import polars as pl
 from cx_pipeline.pipeline.reviews import RAW_PAGES_SCHEMA, SITE_SUMMARY_SCHEMA
 from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, ALERT_SCHEMA, DRIVER_SCHEMA, JOURNEY_SCHEMA, PEAK_SCHEMA
+from cx_pipeline.scoring.alerts import ALERT_TEST_COLUMNS, ALERT_TEST_SCHEMA
 from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA
 from cx_pipeline.scoring.text import SCORED_TEXT_COLUMNS
 from cx_pipeline.scoring.text.mentions import MENTION_COLUMNS
@@ -135,10 +136,19 @@ CATALOG: tuple[Dataset, ...] = (
         REPLY_SCHEMA,
     ),
     Dataset(
+        "scored/alert_tests",
+        "one file",
+        "Every series × period of the drop tests: tested (z, one-sided p, Benjamini–Hochberg adjusted p, flagged) "
+        "or skipped with the reason, so what was not tested is visible.",
+        ALERT_TEST_SCHEMA,
+        ALERT_TEST_COLUMNS,
+    ),
+    Dataset(
         "scored/cx_alerts",
         "one file",
-        "Significant period-over-period drops with the numbers behind them.",
+        "The flagged drops of scored/alert_tests with a message naming the numbers.",
         ALERT_SCHEMA,
+        {**ALERT_TEST_COLUMNS, "message": "The alert in words, with values, z, p, adjusted p and n."},
     ),
 )
 

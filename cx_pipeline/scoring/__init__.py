@@ -12,7 +12,14 @@ from cx_pipeline.scoring.aggregates import (
     recompute_periods,
     update_aggregates,
 )
-from cx_pipeline.scoring.alerts import ALERT_SCHEMA, alert_messages, significant_drops
+from cx_pipeline.scoring.alerts import (
+    ALERT_SCHEMA,
+    ALERT_TEST_SCHEMA,
+    AlertConfig,
+    alert_messages,
+    alert_tests,
+    significant_drops,
+)
 from cx_pipeline.scoring.drivers import DRIVER_SCHEMA, DriverConfig, key_drivers
 from cx_pipeline.scoring.metrics import ScoringConfig
 from cx_pipeline.scoring.peaks_potholes import (
@@ -28,14 +35,17 @@ from cx_pipeline.scoring.peaks_potholes import (
 __all__ = [
     "AGGREGATE_SCHEMA",
     "ALERT_SCHEMA",
+    "ALERT_TEST_SCHEMA",
     "DRIVER_SCHEMA",
     "JOURNEY_SCHEMA",
     "JOURNEY_SUMMARY_SCHEMA",
     "PEAK_SCHEMA",
+    "AlertConfig",
     "DriverConfig",
     "PeakConfig",
     "ScoringConfig",
     "alert_messages",
+    "alert_tests",
     "changed_period_keys",
     "key_drivers",
     "metric_aggregates",

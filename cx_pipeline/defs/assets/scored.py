@@ -28,9 +28,12 @@ from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
 from cx_pipeline.scoring import (
     AGGREGATE_SCHEMA,
     ALERT_SCHEMA,
+    ALERT_TEST_SCHEMA,
     DRIVER_SCHEMA,
     JOURNEY_SCHEMA,
     PEAK_SCHEMA,
+    AlertConfig,
+    alert_tests,
     key_drivers,
     peak_end_journeys,
     peak_end_summary,
@@ -48,6 +51,7 @@ DRIVERS_KEY = ["scored", "key_drivers"]
 PEAKS_KEY = ["scored", "peaks_potholes"]
 JOURNEYS_KEY = ["scored", "customer_journeys"]
 ALERTS_KEY = ["scored", "cx_alerts"]
+ALERT_TESTS_KEY = ["scored", "alert_tests"]
 REPLIES_KEY = ["scored", "reply_latency"]
 
 METRICS_UNIQUE = ("brand", "touchpoint", "source", "grain", "period", "metric")
@@ -56,6 +60,7 @@ PEAKS_UNIQUE = ("brand", "grain", "period", "touchpoint")
 JOURNEYS_UNIQUE = ("brand", "customer_key")
 REPLIES_UNIQUE = ("brand", "source", "grain", "period")
 ALERTS_UNIQUE = ("brand", "touchpoint", "source", "metric", "grain", "period")
+ALERT_TESTS_UNIQUE = ALERTS_UNIQUE
 
 DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
 
@@ -244,9 +249,42 @@ def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFram
     yield dataset_check_result(JOURNEYS_KEY, journeys, JOURNEY_SCHEMA, JOURNEYS_UNIQUE)
 
 
+class AlertTestConfig(Config):
+    q: float = AlertConfig.q
+    """False-discovery rate across one run's tests (Benjamini–Hochberg)."""
+    min_n: int = AlertConfig.min_n
+    """Minimum answers in both periods for a series × period to be tested."""
+
+
+@asset(
+    key=ALERT_TESTS_KEY,
+    ins={"cx_metrics": AssetIn(key=METRICS_KEY)},
+    group_name="scored",
+    kinds={"polars", "parquet"},
+    check_specs=[dataset_check_spec(ALERT_TESTS_KEY, ALERT_TESTS_UNIQUE)],
+    description="Every brand × touchpoint × metric series and period: the period-over-period drop test (z, "
+    "one-sided p, Benjamini–Hochberg adjusted p) or the reason it was skipped (first period, gap, too few answers).",
+)
+def alert_test_log(context: AssetExecutionContext, config: AlertTestConfig, cx_metrics: pl.DataFrame):
+    log = alert_tests(cx_metrics, config=AlertConfig(q=config.q, min_n=config.min_n))
+    yield Output(
+        log,
+        metadata=frame_metadata(
+            log.filter(pl.col("status") == "tested").sort("p_value"),
+            ["brand", "touchpoint", "metric", "period", "previous_value", "current_value", "z", "p_value",
+             "p_adjusted", "flagged"],
+            status=counts_by(log, "status"),
+            skipped_because=counts_by(log.filter(pl.col("status") == "skipped")
+                                      .with_columns(pl.col("reason").str.replace(r" \(n=.*", "")), "reason"),
+            flagged=int(log["flagged"].sum()),
+        ),
+    )
+    yield dataset_check_result(ALERT_TESTS_KEY, log, ALERT_TEST_SCHEMA, ALERT_TESTS_UNIQUE)
+
+
 @asset(
     key=ALERTS_KEY,
-    ins={"cx_metrics": AssetIn(key=METRICS_KEY)},
+    ins={"alert_tests": AssetIn(key=ALERT_TESTS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[
@@ -254,29 +292,33 @@ def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFram
         AssetCheckSpec(
             "no_significant_drop",
             asset=ALERTS_KEY,
-            description="No brand × touchpoint metric dropped significantly from the previous period.",
+            description="No brand × touchpoint metric dropped significantly from the previous period (after "
+            "Benjamini–Hochberg control across the run's tests; see scored/alert_tests for what was tested).",
         ),
     ],
-    description="Statistically significant period-over-period drops per brand × touchpoint × metric (z test on "
-    "the difference), with the numbers that triggered them.",
+    description="The significant period-over-period drops of scored/alert_tests, with the numbers behind them.",
 )
-def cx_alerts(context: AssetExecutionContext, cx_metrics: pl.DataFrame):
-    alerts = significant_drops(cx_metrics)
+def cx_alerts(context: AssetExecutionContext, alert_tests: pl.DataFrame):
+    alerts = significant_drops(alert_tests, tests=alert_tests)
     yield Output(
         alerts,
         metadata=frame_metadata(
             alerts,
-            ["brand", "touchpoint", "metric", "grain", "period", "previous_value", "current_value", "z", "n_current"],
+            ["brand", "touchpoint", "metric", "grain", "period", "previous_value", "current_value", "z",
+             "p_adjusted", "n_current"],
         ),
     )
     yield dataset_check_result(ALERTS_KEY, alerts, ALERT_SCHEMA, ALERTS_UNIQUE)
     lines = alerts["message"].to_list() if alerts.height else []
+    tested = int((alert_tests["status"] == "tested").sum()) if alert_tests.height else 0
+    skipped = alert_tests.height - tested
     yield AssetCheckResult(
         asset_key=ALERTS_KEY,
         check_name="no_significant_drop",
         passed=not lines,
         severity=AssetCheckSeverity.WARN,
-        metadata={"alerts": len(lines), "drops": MetadataValue.md("\n".join(f"- {m}" for m in lines[:50]) or "none")},
+        metadata={"alerts": len(lines), "tests": tested, "skipped": skipped,
+                  "drops": MetadataValue.md("\n".join(f"- {m}" for m in lines[:50]) or "none")},
     )
 
 
