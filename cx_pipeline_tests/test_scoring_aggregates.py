@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -186,7 +187,7 @@ def test_rating_uses_normalized_mean_with_ci() -> None:
     # norms 1 and .25 → 100·.625 = 62.5; sd = .530330 → SE = 100·.530330/√2 = 37.5
     assert r["value"] == pytest.approx(62.5)
     assert r["se"] == pytest.approx(37.5)
-    assert r["ci_low"] == pytest.approx(62.5 - 1.96 * 37.5)
+    assert r["ci_low"] == 0.0  # 62.5 − 1.96·37.5 = −11 leaves the 0–100 scale: bounded at 0
 
 
 def test_removed_events_are_left_out_unless_asked() -> None:
@@ -253,3 +254,45 @@ def test_event_moving_period_touches_both() -> None:
     assert keys["period"].to_list() == ["2026-11", "2026-12"]
     updated, _ = update_aggregates(metric_aggregates(old, periods=("month",)), old, new, periods=("month",))
     assert set(updated["period"]) == {"2026-12"}
+
+
+def test_pooled_cells_count_respondents_and_use_cluster_robust_intervals() -> None:
+    """Four respondents each rate delivery and customer service (CSAT 1–5): the pooled "all" cell has 8 answers
+    from 4 people, so its interval must be wider than 8 independent answers would give."""
+    answers = {"A": (5, 5), "B": (5, 1), "C": (1, 1), "D": (2, 1)}
+    rows = [ev(r, "csat", s, touchpoint=tp) for r, pair in answers.items()
+            for tp, s in zip(("delivery", "customer_service"), pair, strict=True)]
+    out = metric_aggregates(frame(rows), periods=("all",))
+    pooled = out.filter((pl.col("touchpoint") == "all") & (pl.col("source") == "all")).row(0, named=True)
+    # 3 top-2 answers of 8 → 37.5 %; iid SE = 100·sqrt(.375·.625/8) = 17.116329
+    # respondent sums s = 200, 100, 0, 0 (m = 2 each); t = s − 2·37.5 = 125, 25, −75, −75; Σt² = 27,500
+    # V = 4/3 · 27,500 / 8² = 572.916667 → SE 23.935678; design effect 572.916667 / 292.96875 = 1.955556
+    assert (pooled["n"], pooled["n_respondents"], pooled["value"]) == (8, 4, pytest.approx(37.5))
+    assert pooled["se"] == pytest.approx(23.935678, abs=1e-5)
+    assert pooled["design_effect"] == pytest.approx(1.955556, abs=1e-5)
+    # Wilson on the effective n = 8 / 1.955556 = 4.090909 (hits 1.534091): centre .375 + 1.96²/(2·4.090909),
+    # half 1.96·sqrt(.375·.625/4.090909 + 1.96²/(4·4.090909²)), both / (1 + 1.96²/4.090909)
+    n_eff = 8 / (572.916667 / 292.96875)
+    centre = 0.375 + 1.96**2 / (2 * n_eff)
+    half = 1.96 * math.sqrt(0.375 * 0.625 / n_eff + 1.96**2 / (4 * n_eff**2))
+    denom = 1 + 1.96**2 / n_eff
+    assert pooled["ci_low"] == pytest.approx(100 * (centre - half) / denom, abs=1e-3)
+    assert pooled["ci_high"] == pytest.approx(100 * (centre + half) / denom, abs=1e-3)
+    assert (round(pooled["ci_low"], 2), round(pooled["ci_high"], 2)) == (9.32, 77.78)
+    # one answer per respondent: no clustering, the independent formulas as before
+    delivery = out.filter((pl.col("touchpoint") == "delivery") & (pl.col("source") == "all")).row(0, named=True)
+    assert (delivery["n"], delivery["n_respondents"], delivery["design_effect"]) == (4, 4, 1.0)
+    assert delivery["se"] == pytest.approx(100 * math.sqrt(0.5 * 0.5 / 4))
+    assert pooled["unit"] == "% of answers in the top two boxes"
+
+
+def test_intervals_stay_on_their_scale() -> None:
+    # two stars answers 1 and 4 on 1–5: mean 2.5, sd 2.12132 → ±1.96·1.5 = ±2.94 would leave 1–5
+    stars = metric_aggregates(frame([ev("s1", "star_rating", 1, source="trustpilot"),
+                                     ev("s2", "star_rating", 4, source="trustpilot")]), periods=("all",))
+    r = stars.filter(pl.col("source") == "all").row(0, named=True)
+    assert (r["value"], r["ci_low"], r["ci_high"]) == (2.5, 1.0, 5.0)
+    # NPS of three detractors: adjusted Wald gives a lower bound below −100
+    nps = metric_aggregates(frame([ev(f"n{i}", "nps", 0) for i in range(3)]), periods=("all",))
+    r = nps.filter(pl.col("source") == "all").row(0, named=True)
+    assert r["value"] == -100.0 and r["ci_low"] == -100.0 and r["ci_high"] <= 100.0

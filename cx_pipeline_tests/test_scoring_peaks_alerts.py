@@ -183,7 +183,7 @@ def test_alert_log_tests_or_skips_every_series_with_the_reason() -> None:
     assert log.select("brand", "touchpoint", "source", "metric", "grain", "period").is_duplicated().sum() == 0
     small = alert_tests(agg, config=AlertConfig(min_n=51))
     row = small.filter((pl.col("metric") == "nps") & (pl.col("period") == "2026-11")).row(0, named=True)
-    assert (row["status"], row["reason"], row["p_value"]) == ("skipped", "fewer than 51 answers (n=50→50)", None)
+    assert (row["status"], row["reason"], row["p_value"]) == ("skipped", "fewer than 51 respondents (50→50)", None)
     assert row["diff"] == pytest.approx(-50.0)  # the numbers stay visible on a skipped row
 
 

@@ -7,8 +7,15 @@ year), month, or ``all`` (whole history, ``period_start`` null).
 
 Rollups: ``source="all"`` pools every source of a brand × touchpoint; ``touchpoint="all"`` pools touchpoints
 only for ``ScoringConfig.touchpoint_rollup_metrics`` (CSAT/CES/rating/sentiment — NPS and stars are overall
-measures, pooling them across touchpoints would count one respondent several times). Pooled rows treat each
-answer as independent, so their CIs are somewhat narrow when one respondent answers several touchpoints.
+measures, pooling them across touchpoints would count one respondent several times).
+
+Respondents: every row carries ``n`` (answers) and ``n_respondents`` (distinct ``customer_key``, else distinct
+response/review). Where some respondent gave several answers in a cell (a pooled touchpoint, or one customer's
+several reviews), the SE is cluster-robust — Var = n_c/(n_c − 1) · Σ_c t_c² / n², t_c = Σ_{i∈c}(y_i − ȳ) over the
+answers y of respondent c (``answer_value_expr``) — ``design_effect`` = Var_cluster / Var_independent, and the
+interval uses the effective n = n / design_effect. With one answer per respondent nothing changes. Intervals are
+bounded by the scale: NPS and net sentiment within ±100, stars within the source's scale, percentages within 0–100.
+``low_n`` counts respondents. ``unit`` says what one unit of ``value`` is.
 
 One row per (brand, touchpoint, source, grain, period, metric); ``value`` is the metric's headline measure
 (named in ``measure``), all headline measures are higher-is-better:
@@ -59,6 +66,14 @@ MEASURES = {
     "rating": "mean_norm_pct",
     "sentiment": "net_sentiment_pct",
 }
+UNITS = {
+    "nps": "NPS points (−100..100)",
+    "csat": "% of answers in the top two boxes",
+    "ces": "% of answers in the easy third of the scale",
+    "star_rating": "stars (mean, on the source's scale)",
+    "rating": "% of the scale (100·mean score_norm)",
+    "sentiment": "net % (positive − negative texts)",
+}
 PERIOD_KEYS = ("brand", "grain", "period")
 GROUP_KEYS = ("brand", "touchpoint", "source", "grain", "period", "period_start", "metric")
 
@@ -73,7 +88,10 @@ AGGREGATE_SCHEMA: dict[str, pl.DataType] = {
     "metric": pl.String(),  # nps | csat | ces | star_rating | rating | sentiment
     "measure": pl.String(),  # what `value` is, see the module docstring
     "n": pl.Int64(),  # answered events (sentiment: scored texts, one per record and touchpoint)
+    "n_respondents": pl.Int64(),  # distinct customers (customer_key, else the response/review) behind the n answers
+    "design_effect": pl.Float64(),  # Var(clustered) / Var(independent answers); 1 when each respondent answers once
     "value": pl.Float64(),  # headline measure, higher is better
+    "unit": pl.String(),  # what one unit of `value` is (NPS points, percent, stars, ...)
     "ci_low": pl.Float64(),
     "ci_high": pl.Float64(),
     "se": pl.Float64(),  # standard error of `value` (used by the period-over-period alerts)
@@ -150,7 +168,10 @@ def _prepared(events: pl.LazyFrame | pl.DataFrame, config: ScoringConfig) -> pl.
 def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
     """Scored events and (if present) sentiment rows, each with its success/failure indicators."""
     cols = lf.collect_schema().names()
-    keep = ["brand", "touchpoint", "source", "record_id", "_ts", "metric"]
+    keep = ["brand", "touchpoint", "source", "record_id", "_ts", "metric", "respondent"]
+    # one respondent = one customer where the source links them (keyed hash), else one response or review
+    own = pl.concat_str([pl.col("source"), pl.lit(":"), pl.col("record_id")])
+    lf = lf.with_columns(respondent=pl.coalesce(pl.col("customer_key"), own) if "customer_key" in cols else own)
     scored = lf.filter(pl.col("metric").is_in(SCORED_METRICS) & pl.col("score_raw").is_not_null())
     nps_cls = nps_class_expr()
     metric = pl.col("metric")
@@ -165,6 +186,8 @@ def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
         top=top_box_expr(),
         scale_key=pl.format("{}|{}|{}", pl.col("scale_min"), pl.col("scale_max"),
                             pl.col("higher_is_better").fill_null(True)),
+        lo=pl.col("scale_min").cast(pl.Float64),
+        hi=pl.col("scale_max").cast(pl.Float64),
     )
     sent_cls = sentiment_class_expr(cols, config.sentiment_neutral)
     if sent_cls is None:
@@ -176,7 +199,7 @@ def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
         .filter(pl.col("_cls").is_not_null())
         # one text per record and touchpoint, however many events of the record repeat it (earliest wins)
         .group_by("brand", "source", "record_id", "touchpoint")
-        .agg(pl.col("_ts", "_cls", "x").sort_by(order, nulls_last=True).first())
+        .agg(pl.col("_ts", "_cls", "x", "respondent").sort_by(order, nulls_last=True).first())
         .select(
             *[c for c in keep if c != "metric"],
             metric=pl.lit("sentiment"),
@@ -186,9 +209,11 @@ def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
             miss=pl.col("_cls") == -1,
             top=pl.lit(None, dtype=pl.Boolean),
             scale_key=pl.lit("sentiment"),
+            lo=pl.lit(None, dtype=pl.Float64),
+            hi=pl.lit(None, dtype=pl.Float64),
         )
     )
-    return pl.concat([scored, sentiment], how="vertical_relaxed")
+    return pl.concat([scored, sentiment.select(scored.collect_schema().names())], how="vertical_relaxed")
 
 
 def _with_rollups(rows: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
@@ -208,17 +233,54 @@ def _with_rollups(rows: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
     return pl.concat(parts, how="vertical")
 
 
+def answer_value_expr() -> pl.Expr:
+    """One answer's contribution to the headline value: the value is the mean of this over the cell's answers
+    (NPS: +100 promoter / 0 / −100 detractor; shares: 100 or 0; stars; 100·score_norm)."""
+    metric = pl.col("metric")
+    return (
+        pl.when(metric.is_in(["nps", "sentiment"]))
+        .then(100.0 * (pl.col("hit").cast(pl.Float64) - pl.col("miss").cast(pl.Float64)))
+        .when(metric.is_in(["csat", "ces"])).then(100.0 * pl.col("hit").cast(pl.Float64))
+        .when(metric == "star_rating").then(pl.col("x"))
+        .when(metric == "rating").then(100.0 * pl.col("x_norm"))
+    )
+
+
+def _cluster_se(n: pl.Expr) -> pl.Expr:
+    """Cluster-robust SE of the mean answer: sqrt(n_c/(n_c − 1) · Σ_c t_c² / n²), t_c = s_c − m_c·ȳ, expanded as
+    Σ t_c² = Σ s_c² − 2ȳ Σ s_c m_c + ȳ² Σ m_c² (one pass over respondents). Null below two respondents."""
+    nc = pl.col("n_respondents").cast(pl.Float64)
+    ybar = pl.col("ybar")
+    sum_t2 = (pl.col("ss") - 2 * ybar * pl.col("sm") + ybar**2 * pl.col("mm")).clip(lower_bound=0.0)
+    return pl.when(nc > 1).then((nc / (nc - 1) * sum_t2 / n.cast(pl.Float64) ** 2).sqrt())
+
+
 def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
     z = config.z
-    n, hits, miss = pl.col("n"), pl.col("hits"), pl.col("misses")
-    metric = pl.col("metric")
+    n_answers, metric = pl.col("n"), pl.col("metric")
     three_way = metric.is_in(["nps", "sentiment"])
     share = metric.is_in(["csat", "ces"])
+    mean_se = mean_se_expr(pl.col("std"), n_answers)
+    norm_se = mean_se_expr(pl.col("std_norm"), n_answers)
+    iid_se = (
+        pl.when(three_way).then(nps_se_expr(pl.col("hits"), pl.col("misses"), n_answers))
+        .when(share).then(100.0 * share_se_expr(pl.col("hits"), n_answers))
+        .when(metric == "star_rating").then(mean_se)
+        .when(metric == "rating").then(100.0 * norm_se)
+    )
+    # Clustering matters only where some respondent gave several answers in the cell; there the SE is the
+    # cluster-robust one and the design effect shrinks the n the intervals use (effective n = n / deff).
+    clustered = pl.col("n_respondents") < n_answers
+    deff = pl.when(clustered & (iid_se > 0)).then((_cluster_se(n_answers) / iid_se) ** 2).otherwise(1.0)
+    grouped = grouped.with_columns(_deff=deff.clip(lower_bound=1.0))
+    n_eff = n_answers.cast(pl.Float64) / pl.col("_deff")
+    scaled = n_eff / n_answers.cast(pl.Float64)
+    n, hits, miss = n_eff, pl.col("hits") * scaled, pl.col("misses") * scaled
     w_lo, w_hi = wilson_expr(hits, n, z)
     a_lo, a_hi = nps_adjusted_wald_expr(hits, miss, n, z)
-    mean_se = mean_se_expr(pl.col("std"), n)
-    norm_se = mean_se_expr(pl.col("std_norm"), n)
-    tb_lo, _ = wilson_expr(pl.col("tops"), n, z)
+    mean_se = mean_se * pl.col("_deff").sqrt()
+    norm_se = norm_se * pl.col("_deff").sqrt()
+    tb_lo, _ = wilson_expr(pl.col("tops") * scaled, n, z)
     value = (
         pl.when(three_way).then(nps_value_expr(hits, miss, n))
         .when(share).then(100.0 * hits / n)
@@ -243,24 +305,32 @@ def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
         .when(metric == "star_rating").then(pl.col("mean_all") + z * mean_se)
         .when(metric == "rating").then(100.0 * (pl.col("mean_norm") + z * norm_se))
     )
+    # intervals stay on their scale: NPS and net sentiment within ±100, stars within the scale, % within 0–100
+    floor = (pl.when(three_way).then(-100.0).when(metric == "star_rating").then(pl.col("lo"))
+             .otherwise(0.0))
+    ceiling = (pl.when(three_way | share | (metric == "rating")).then(100.0)
+               .when(metric == "star_rating").then(pl.col("hi")))
     has_top = pl.col("tops").is_not_null() & (metric != "sentiment")
     return grouped.select(
         *GROUP_KEYS[:-1],
         metric=metric,
         measure=metric.replace_strict(MEASURES, default=None, return_dtype=pl.String),
-        n=n.cast(pl.Int64),
+        n=n_answers.cast(pl.Int64),
+        n_respondents=pl.col("n_respondents"),
+        design_effect=pl.col("_deff"),
         value=value,
-        ci_low=ci_low,
-        ci_high=ci_high,
+        unit=metric.replace_strict(UNITS, default=None, return_dtype=pl.String),
+        ci_low=pl.max_horizontal(ci_low, floor),
+        ci_high=pl.min_horizontal(ci_high, ceiling),
         se=se,
         mean=pl.when((pl.col("n_scales") == 1) | (metric == "sentiment")).then(pl.col("mean_all")),
         mean_norm=pl.col("mean_norm"),
         bayes_mean=pl.when(metric == "star_rating").then(
-            bayesian_average_expr(pl.col("total"), n, config.prior_count, config.prior_mean)
+            bayesian_average_expr(pl.col("total"), n_answers, config.prior_count, config.prior_mean)
         ),
-        top_box_share=pl.when(has_top).then(pl.col("tops") / n),
+        top_box_share=pl.when(has_top).then(pl.col("tops") / n_answers),
         top_box_lower=pl.when(has_top).then(tb_lo),
-        low_n=n < config.low_n_threshold,
+        low_n=pl.col("n_respondents") < config.low_n_threshold,
     )
 
 
@@ -278,9 +348,21 @@ def metric_aggregates(
     rows = with_periods(_measure_rows(lf, cfg), periods, time_zone=cfg.time_zone)
     if only_periods is not None:
         rows = rows.join(only_periods.lazy().select(PERIOD_KEYS).unique(), on=list(PERIOD_KEYS), how="semi")
-    grouped = _with_rollups(rows, cfg).group_by(list(GROUP_KEYS)).agg(
+    rolled = _with_rollups(rows, cfg).with_columns(_y=answer_value_expr())
+    # cluster-robust variance needs, per cell, each respondent's sum of answers s_c and count m_c (module doc)
+    clusters = (
+        rolled.group_by([*GROUP_KEYS, "respondent"])
+        .agg(_s=pl.col("_y").sum(), _m=pl.len().cast(pl.Float64))
+        .group_by(list(GROUP_KEYS))
+        .agg(n_respondents=pl.len().cast(pl.Int64), ss=(pl.col("_s") ** 2).sum(),
+             sm=(pl.col("_s") * pl.col("_m")).sum(), mm=(pl.col("_m") ** 2).sum())
+    )
+    grouped = rolled.group_by(list(GROUP_KEYS)).agg(
         # bool sums are unsigned in polars: cast before any subtraction (P − D)
         n=pl.len().cast(pl.Int64),
+        lo=pl.col("lo").min(),
+        hi=pl.col("hi").max(),
+        ybar=pl.col("_y").mean(),
         hits=pl.col("hit").sum().cast(pl.Int64),
         misses=pl.col("miss").sum().cast(pl.Int64),
         tops=pl.col("top").sum().cast(pl.Int64),
@@ -290,7 +372,7 @@ def metric_aggregates(
         mean_norm=pl.col("x_norm").mean(),
         std_norm=pl.col("x_norm").std(),
         n_scales=pl.col("scale_key").n_unique(),
-    )
+    ).join(clusters, on=list(GROUP_KEYS), how="left", nulls_equal=True)
     out = _finish(grouped, cfg).collect()
     return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()]).sort(
         "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False

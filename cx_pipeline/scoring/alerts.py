@@ -9,7 +9,8 @@ series of a single touchpoint exactly (same n and value every period): testing i
 
 For each series × period the log says ``tested`` or ``skipped`` with the reason:
 - first period of the series / previous calendar period has no data (a gap is not compared across);
-- fewer than ``min_n`` answers in either period (``AlertConfig.min_n``, default 20);
+- fewer than ``min_n`` respondents in either period (``AlertConfig.min_n``, default 20; answers when the
+  aggregates carry no respondent counts);
 - no standard error (all answers identical in both periods and no change).
 
 Tested: diff = current − previous, SE_diff = sqrt(SE_prev² + SE_cur²) (independent periods), z = diff / SE_diff,
@@ -18,9 +19,9 @@ run's tests controls the false-discovery rate at ``q`` (default 0.05): sort p as
 min over j ≥ k of m·p_(j)/j. A drop is an alert when its adjusted p ≤ q. A drop with zero SE in both periods
 (e.g. 100 % → 0 %) gets z = −inf, p = 0.
 
-The SEs treat answers as independent (see :mod:`cx_pipeline.scoring.aggregates`); when one respondent gives
-several answers in a pooled cell they are too small, so ``min_n`` counts answers, not people, until the
-aggregates carry respondent counts.
+The SEs come from the aggregates: cluster-robust where one respondent gave several answers in a cell (see
+:mod:`cx_pipeline.scoring.aggregates`), so a pooled cell's many answers from few people do not pass as many
+independent ones.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ SERIES_KEYS = ("brand", "touchpoint", "source", "metric", "measure", "grain")
 class AlertConfig:
     #: false-discovery rate across one run's tests (Benjamini–Hochberg)
     q: float = 0.05
-    #: minimum answers in both periods for a test
+    #: minimum respondents (distinct customers, else responses) in both periods for a test
     min_n: int = 20
     #: test only the all-sources rollup ("all"), or every source too (None)
     source: str | None = ALL
@@ -68,6 +69,8 @@ ALERT_TEST_SCHEMA: dict[str, pl.DataType] = {
     "p_adjusted": pl.Float64(),
     "n_previous": pl.Int64(),
     "n_current": pl.Int64(),
+    "respondents_previous": pl.Int64(),
+    "respondents_current": pl.Int64(),
     "status": pl.String(),
     "reason": pl.String(),
     "flagged": pl.Boolean(),
@@ -94,6 +97,8 @@ ALERT_TEST_COLUMNS: dict[str, str] = {
     "p_adjusted": "Benjamini–Hochberg adjusted p across all tests of the run; null when skipped.",
     "n_previous": "Answers in the previous period.",
     "n_current": "Answers in this period.",
+    "respondents_previous": "Distinct respondents/customers behind the previous period's answers.",
+    "respondents_current": "Distinct respondents/customers behind this period's answers.",
     "status": "tested or skipped.",
     "reason": "Why a test was skipped, or the decision of a tested one.",
     "flagged": "An alert: p_adjusted ≤ q.",
@@ -174,8 +179,11 @@ def alert_tests(aggregates: pl.DataFrame, *, config: AlertConfig | None = None) 
         frame = frame.filter(pl.col("source") == cfg.source)
     frame = _without_repeated_all(frame)
     keys = list(SERIES_KEYS)
+    if "n_respondents" not in frame.columns:
+        frame = frame.with_columns(n_respondents=pl.col("n"))
     series = frame.sort([*keys, "period_start"]).with_columns(
         previous_period=pl.col("period").shift(1).over(keys),
+        respondents_previous=pl.col("n_respondents").shift(1).over(keys),
         _prev_start=pl.col("period_start").shift(1).over(keys),
         previous_value=pl.col("value").shift(1).over(keys),
         se_previous=pl.col("se").shift(1).over(keys),
@@ -186,8 +194,9 @@ def alert_tests(aggregates: pl.DataFrame, *, config: AlertConfig | None = None) 
     reason = (
         pl.when(pl.col("_prev_start").is_null()).then(pl.lit("first period of the series"))
         .when(~consecutive).then(pl.lit("no data in the previous period"))
-        .when((pl.col("n") < cfg.min_n) | (pl.col("n_previous") < cfg.min_n))
-        .then(pl.format("fewer than {} answers (n={}→{})", pl.lit(cfg.min_n), pl.col("n_previous"), pl.col("n")))
+        .when((pl.col("n_respondents") < cfg.min_n) | (pl.col("respondents_previous") < cfg.min_n))
+        .then(pl.format("fewer than {} respondents ({}→{})", pl.lit(cfg.min_n), pl.col("respondents_previous"),
+                        pl.col("n_respondents")))
         .when(pl.col("se").is_null() | pl.col("se_previous").is_null()).then(pl.lit("no standard error"))
     )
     log = series.with_columns(
@@ -195,12 +204,14 @@ def alert_tests(aggregates: pl.DataFrame, *, config: AlertConfig | None = None) 
         previous_value=pl.when(consecutive).then(pl.col("previous_value")),
         se_previous=pl.when(consecutive).then(pl.col("se_previous")),
         n_previous=pl.when(consecutive).then(pl.col("n_previous")),
+        respondents_previous=pl.when(consecutive).then(pl.col("respondents_previous")),
         reason=reason,
     ).with_columns(
         status=pl.when(pl.col("reason").is_null()).then(pl.lit("tested")).otherwise(pl.lit("skipped")),
         current_value=pl.col("value"),
         se_current=pl.col("se"),
         n_current=pl.col("n"),
+        respondents_current=pl.col("n_respondents"),
         diff=pl.col("value") - pl.col("previous_value"),
         se_diff=se_diff,
         z=zz,

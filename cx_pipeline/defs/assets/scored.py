@@ -275,7 +275,7 @@ def alert_test_log(context: AssetExecutionContext, config: AlertTestConfig, cx_m
              "p_adjusted", "flagged"],
             status=counts_by(log, "status"),
             skipped_because=counts_by(log.filter(pl.col("status") == "skipped")
-                                      .with_columns(pl.col("reason").str.replace(r" \(n=.*", "")), "reason"),
+                                      .with_columns(pl.col("reason").str.replace(r" \(.*", "")), "reason"),
             flagged=int(log["flagged"].sum()),
         ),
     )
