@@ -20,6 +20,7 @@ from cx_pipeline.scoring.alerts import (
 from cx_pipeline.scoring.peaks_potholes import (
     JOURNEY_SCHEMA,
     PEAK_SCHEMA,
+    PeakConfig,
     peak_end_journeys,
     peak_end_summary,
     peaks_potholes,
@@ -65,7 +66,13 @@ def test_peak_and_pothole_rates_by_hand() -> None:
     o = out.filter(touchpoint="overall").row(0, named=True)
     # overall: d5 (pothole by language) and d6 (5★ + .95 → peak) → net 1/2 − 1/2 = 0, ranked above delivery
     assert (o["n"], o["peaks"], o["potholes"], o["net"]) == (2, 1, 1, 0.0)
-    assert (o["rank"], d["rank"]) == (1, 2)
+    assert (o["rank"], d["rank"]) == (None, None)  # fewer than min_rank_n = 10 units: reported, not ranked
+    # ranked by the supported net: Wilson lower of the peak rate − Wilson upper of the pothole rate
+    # overall 1/2 and 1/2: .094529 − .905471 = −.810942; delivery .036223 − .769280 = −.733057 → delivery first
+    assert o["net_lower"] == pytest.approx(-0.810942, **APPROX)
+    assert d["net_lower"] == pytest.approx(-0.733057, **APPROX)
+    ranked = peaks_potholes(_peak_events(), periods=("all",), config=PeakConfig(min_rank_n=1))
+    assert dict(zip(ranked["touchpoint"], ranked["rank"], strict=True)) == {"delivery": 1, "overall": 2}
     assert o["uses_sentiment"] is True
 
 
@@ -237,3 +244,19 @@ def test_with_mentions_each_touchpoint_gets_the_sentiment_of_its_own_clauses() -
     assert (copied["customer_service"]["potholes"], copied["delivery"]["potholes"]) == (0, 0)  # 0.1 everywhere
     # the overall unit keeps the review's own stars and whole-text sentiment: 5★ but 0.1 is no peak
     assert (with_m["overall"]["n"], with_m["overall"]["peaks"]) == (1, 0)
+
+
+def test_a_touchpoint_only_the_text_names_can_peak() -> None:
+    events = frame([ev("r1", "star_rating", 4, source="trustpilot", sentiment=0.9, text="…",
+                       text_touchpoints=["delivery"])]).with_columns(pl.col("text_touchpoints").cast(
+                           pl.List(pl.String)))
+    out = {r["touchpoint"]: r for r in peaks_potholes(events, periods=("all",)).to_dicts()}
+    # delivery has no score of its own: strongly positive language makes it a peak; overall (4★, not top box) not
+    assert (out["delivery"]["peaks"], out["overall"]["peaks"]) == (1, 0)
+
+
+def test_journeys_need_two_different_moments() -> None:
+    t = datetime(2026, 11, 3, tzinfo=UTC)
+    one_response = frame([ev("r1", "csat", 5, touchpoint="delivery", occurred_at=t, customer_key="k1"),
+                          ev("r1", "csat", 1, touchpoint="price", occurred_at=t, customer_key="k1")])
+    assert peak_end_journeys(one_response).height == 0  # two answers, one moment: no journey, no gap of zero

@@ -8,11 +8,17 @@ al. 1993; Heath & Heath, *The Power of Moments*). Our operationalization (thresh
   the sentiment of the clauses about it, so "fast delivery, rude staff" is a delivery peak candidate and a
   customer-service pothole; the whole-text sentiment counts only for the overall unit. Without mentions
   (older callers) the whole-text sentiment is copied to every touchpoint in ``text_touchpoints``;
-* peak    = top box (score_norm = 1) AND strongly positive language (sentiment ≥ ``strong_sentiment``);
+* peak    = top box (score_norm = 1) AND strongly positive language (sentiment ≥ ``strong_sentiment``); a
+  unit with language but no score (a touchpoint only the text names) is a peak on strongly positive language
+  alone, so text-only touchpoints can peak at all;
 * pothole = score_norm ≤ ``pothole_norm`` OR strongly negative language (sentiment ≤ −``strong_sentiment``).
 
 Without a ``sentiment`` column, peaks cannot be told from plain top boxes: ``uses_sentiment`` is false and
-peak = top box. Example comments are chosen by strongest sentiment, preferring texts of a readable length.
+peak = top box. Ranking: by ``net_lower`` = peak Wilson lower bound − pothole Wilson upper bound (a net rate the
+data supports, not one unit's luck), only for touchpoints with at least ``min_rank_n`` units; the rest get no rank.
+Journeys: a customer needs moments at ``min_moments`` different times (one survey response is one moment,
+however many touchpoints it rates). Example comments are chosen by strongest sentiment, preferring texts of a
+readable length.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ PEAK_SCHEMA: dict[str, pl.DataType] = {
     "pothole_ci_low": pl.Float64(),
     "pothole_ci_high": pl.Float64(),
     "net": pl.Float64(),  # peak_rate − pothole_rate
-    "rank": pl.Int64(),  # 1 = best net within brand × period
+    "net_lower": pl.Float64(),  # peak_ci_low − pothole_ci_high: the net the data supports at 95 %
+    "rank": pl.Int64(),  # 1 = best net_lower within brand × period; null below min_rank_n units
     "uses_sentiment": pl.Boolean(),
     "peak_examples": pl.List(pl.String()),
     "pothole_examples": pl.List(pl.String()),
@@ -84,8 +91,10 @@ class PeakConfig:
     n_examples: int = 3
     example_min_chars: int = 20
     example_max_chars: int = 280
-    #: a journey needs at least this many scored events
+    #: a journey needs scored events at at least this many different times
     min_moments: int = 2
+    #: touchpoints with fewer units are reported but not ranked
+    min_rank_n: int = 10
     time_zone: str = "UTC"
     include_removed: bool = False
 
@@ -180,8 +189,10 @@ def peaks_potholes(
     uses_sentiment = lf.select(pl.col("sentiment").is_not_null().any()).collect().item()
     s = pl.col("sentiment")
     strong_pos = (s >= cfg.strong_sentiment).fill_null(False) if uses_sentiment else pl.lit(True)
+    text_only = pl.col("score_norm").is_null()
     units = _units(lf, mentions).with_columns(
-        peak=(top_box_expr().fill_null(False) & strong_pos),
+        peak=((top_box_expr().fill_null(False) | text_only) & strong_pos) if uses_sentiment
+        else top_box_expr().fill_null(False),
         pothole=((pl.col("score_norm") <= cfg.pothole_norm).fill_null(False)
                  | (s <= -cfg.strong_sentiment).fill_null(False)),
     )
@@ -204,9 +215,13 @@ def peaks_potholes(
             peak_rate=peaks / n, peak_ci_low=pk_lo, peak_ci_high=pk_hi,
             pothole_rate=potholes / n, pothole_ci_low=ph_lo, pothole_ci_high=ph_hi,
             net=(peaks - potholes) / n,
+            net_lower=pk_lo - ph_hi,
             uses_sentiment=pl.lit(bool(uses_sentiment)),
         )
-        .with_columns(rank=pl.col("net").rank("ordinal", descending=True).over(group))
+        # rank only eligible touchpoints among themselves (null net_lower for the rest ranks nothing)
+        .with_columns(_eligible=pl.col("n") >= cfg.min_rank_n)
+        .with_columns(rank=pl.when(pl.col("_eligible")).then(
+            pl.when(pl.col("_eligible")).then(pl.col("net_lower")).rank("ordinal", descending=True).over(group)))
         .collect()
     )
     return out.select([pl.col(c).cast(t) for c, t in PEAK_SCHEMA.items()]).sort(
@@ -233,6 +248,7 @@ def peak_end_journeys(events: pl.LazyFrame | pl.DataFrame, *, config: PeakConfig
         moments.group_by("brand", "customer_key")
         .agg(
             n_moments=pl.len(),
+            n_times=pl.col("_ts").n_unique(),
             n_records=pl.col("record_id").n_unique(),
             first_at=pl.col("_ts").min(),
             last_at=pl.col("_ts").max(),
@@ -243,7 +259,7 @@ def peak_end_journeys(events: pl.LazyFrame | pl.DataFrame, *, config: PeakConfig
             # the end moment with the lowest score: sort by time, then best-first, take the last
             end_touchpoint=pl.col("touchpoint").sort_by([pl.col("_ts"), -pl.col("score_norm")]).last(),
         )
-        .filter(pl.col("n_moments") >= cfg.min_moments)
+        .filter(pl.col("n_times") >= cfg.min_moments)
         .with_columns(peak_end_score=(pl.col("peak_score") + pl.col("end_score")) / 2)
         .with_columns(peak_end_gap=pl.col("peak_end_score") - pl.col("mean_score"))
         .collect()
