@@ -52,3 +52,14 @@ def test_removed_reviews_and_surveys_are_left_out(keyer) -> None:
     ev = _events(keyer, [1.0, None]).with_columns(is_removed=pl.col("record_id") == "trustpilot:r1")
     out = reply_latency(ev, periods=("all",))
     assert out["reviews"].to_list() == [1] and out["replied"].to_list() == [1]
+
+
+def test_reviews_sit_in_the_same_month_as_in_cx_metrics(keyer) -> None:
+    """Experienced in October, published in November: both datasets put the review in October."""
+    from cx_pipeline.scoring.aggregates import metric_aggregates
+
+    events = _events(keyer, [5.0]).with_columns(occurred_at=pl.lit(datetime(2026, 10, 28, tzinfo=UTC)))
+    replies = reply_latency(events, periods=("month",))
+    metrics = metric_aggregates(events, periods=("month",))
+    assert replies["period"].to_list() == ["2026-10"]
+    assert set(metrics["period"]) == {"2026-10"}

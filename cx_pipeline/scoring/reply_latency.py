@@ -1,8 +1,10 @@
 """Company replies to public reviews as a customer-service touchpoint: reply rate and reply latency.
 
 How fast (and whether) a company answers a public review is customer service the whole market can see.
-Per brand × source × period (of the review's publication): the share of reviews with a reply (Wilson CI),
-and the median / 90th-percentile / mean hours from publication to reply, each with its n. Reviews removed
+Per brand × source × period: the share of reviews with a reply (Wilson CI), and the median / 90th-percentile /
+mean hours from publication to reply, each with its n. Periods use the same time base as every scored dataset
+(the experience date where the source gives it, else the publication date; ``aggregates.time_base_expr``), so a
+review sits in the same month here as in cx_metrics. Reviews removed
 from their source are left out; a reply dated before its review (clock skew on the site) counts as 0 hours.
 """
 
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from cx_pipeline.scoring.aggregates import with_periods
+from cx_pipeline.scoring.aggregates import time_base_expr, with_periods
 from cx_pipeline.scoring.metrics import Z_95, wilson_expr
 
 REPLY_SCHEMA: dict[str, pl.DataType] = {
@@ -40,22 +42,24 @@ def reply_latency(
     periods: Sequence[str] = ("month", "all"),
     z: float = Z_95,
     low_n_threshold: int = 30,
+    time_zone: str = "UTC",
 ) -> pl.DataFrame:
     """Reply rate and latency per brand × source × period, one review counted once (by record_id)."""
     lf = events.lazy()
+    lf = lf.with_columns(_base=time_base_expr(lf.collect_schema().names()))
     reviews = (
         lf.filter((pl.col("source_kind") == "review") & ~pl.col("is_removed") & pl.col("published_at").is_not_null())
         .group_by("brand", "source", "record_id")
-        .agg(pl.col("published_at").first(), pl.col("replied_at").drop_nulls().first())
+        .agg(pl.col("published_at").first(), pl.col("_base").first(), pl.col("replied_at").drop_nulls().first())
         .with_columns(
-            _ts=pl.col("published_at"),
+            _ts=pl.col("_base"),
             hours=pl.when(pl.col("replied_at").is_not_null()).then(
                 ((pl.col("replied_at") - pl.col("published_at")).dt.total_seconds() / 3600.0).clip(lower_bound=0.0)
             ),
         )
     )
     grouped = (
-        with_periods(reviews, periods)
+        with_periods(reviews, periods, time_zone=time_zone)
         .group_by("brand", "source", "grain", "period", "period_start")
         .agg(
             reviews=pl.len(),
