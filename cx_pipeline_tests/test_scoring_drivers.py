@@ -76,8 +76,12 @@ def test_shapley_drivers_from_events_matches_hand_case() -> None:
     assert d["performance"] == pytest.approx(0.3)
     # equal performance, delivery's share above 1/k → keep_up; website below → maintain
     assert (d["quadrant"], w["quadrant"]) == ("keep_up", "maintain")
-    # too few complete cases for the default minimum of 30 → no rows
-    assert shapley_drivers(events, periods=("all",)).height == 0
+    # bootstrap interval around each importance
+    assert d["ci_low"] <= d["importance"] <= d["ci_high"] and d["unit"].startswith("share of outcome variance")
+    # too few complete cases for the default minimum of 30 → one row that says so, not silence
+    [note] = shapley_drivers(events, periods=("all",)).to_dicts()
+    assert (note["touchpoint"], note["importance"], note["rank"]) == ("all", None, None)
+    assert note["note"] == "no regression: 5 complete cases (records rating every touchpoint that varies) < 30"
 
 
 def test_shapley_recovers_known_ordering() -> None:
@@ -113,7 +117,7 @@ def _text_events() -> pl.DataFrame:
 
 
 def test_text_impact_by_hand() -> None:
-    out = text_impact_drivers(_text_events(), periods=("month",))
+    out = text_impact_drivers(_text_events(), periods=("month",), config=DriverConfig(min_mentions=1))
     assert out.schema == pl.Schema(DRIVER_SCHEMA)
     d = out.filter(touchpoint="delivery").row(0, named=True)
     p = out.filter(touchpoint="price").row(0, named=True)
@@ -131,6 +135,24 @@ def test_text_impact_by_hand() -> None:
     assert d["performance"] == pytest.approx(0.125)
     assert p["performance"] == pytest.approx(0.25)
     assert (d["method"], d["outcome"], d["period"]) == ("text_impact", "mean_norm:star_rating", "2026-11")
+    assert d["ci_low"] <= d["impact"] <= d["ci_high"] and d["unit"] == "points of the mean outcome (0..100)"
+    # with the default minimum of 10 mentioning records, two mentions are reported but not ranked
+    default = text_impact_drivers(_text_events(), periods=("month",)).filter(touchpoint="delivery").row(0, named=True)
+    assert (default["rank"], default["note"]) == (None, "not ranked: 2 mentioning records < 10")
+
+
+def test_text_impact_keeps_outcomes_on_one_scale() -> None:
+    """A star review and an NPS response both mention delivery: two rows, never one mean over both scales."""
+    events = frame([ev("s1", "star_rating", 2, source="trustpilot", text="…", text_touchpoints=["delivery"]),
+                    ev("s2", "star_rating", 5, source="trustpilot", text="…", text_touchpoints=[]),
+                    ev("n1", "nps", 3, text="…", text_touchpoints=["delivery"]),
+                    ev("n2", "nps", 10, text="…", text_touchpoints=[])]).with_columns(
+        pl.col("text_touchpoints").cast(pl.List(pl.String)))
+    out = text_impact_drivers(events, periods=("all",))
+    assert sorted(out["outcome"]) == ["mean_norm:nps", "mean_norm:star_rating"]
+    stars = out.filter(outcome="mean_norm:star_rating").row(0, named=True)
+    # stars .25 and 1 → all 62.5, without delivery 100 → impact −37.5
+    assert stars["impact"] == pytest.approx(-37.5)
 
 
 def test_text_impact_uses_named_mentions_when_given() -> None:

@@ -9,8 +9,14 @@ Two methods, one output table (:data:`DRIVER_SCHEMA`, ``method`` column):
   to shares. ``performance`` is the mean score_norm of the touchpoint in the same sample, so importance ×
   performance can be plotted as a priority quadrant.
 * ``text_impact`` — with text only: impact = score(all records) − score(all records except those whose text
-  mentions the touchpoint), mentions from the text scorer's ``text_touchpoints`` list column. Negative impact
-  means the touchpoint drags the score down.
+  mentions the touchpoint), mentions from ``scored/touchpoint_mentions`` (or the ``text_touchpoints`` column).
+  Negative impact means the touchpoint drags the score down. One outcome metric per row (NPS, stars, CSAT are
+  never averaged together).
+
+Uncertainty: ``ci_low``/``ci_high`` are bootstrap percentile 95% intervals (records resampled with replacement)
+of the Shapley importance or of the impact; ``unit`` says what they are measured in. A text-impact touchpoint
+with fewer than ``min_mentions`` mentioning records is reported with its interval but not ranked, and a period
+without enough complete cases for the regression gets one row (touchpoint ``all``) whose ``note`` says why.
 
 Outcome per record: the score_norm of the first of ``outcome_metrics`` found at ``outcome_touchpoint``.
 Predictors per record × touchpoint: mean score_norm of ``predictor_metrics`` events at any other touchpoint.
@@ -51,9 +57,16 @@ DRIVER_SCHEMA: dict[str, pl.DataType] = {
     "score_all": pl.Float64(),  # text_impact: score of all records
     "score_without": pl.Float64(),  # text_impact: score without the mentioning records
     "impact": pl.Float64(),  # text_impact: score_all − score_without (points)
-    "rank": pl.Int64(),  # 1 = most important within brand × period × method
+    "ci_low": pl.Float64(),  # bootstrap 95% interval of importance (shapley) or impact (text_impact)
+    "ci_high": pl.Float64(),
+    "unit": pl.String(),  # what importance / impact are measured in
+    "rank": pl.Int64(),  # 1 = most important within brand × period × method × outcome; null when not ranked
     "quadrant": pl.String(),  # fix_first | keep_up | monitor | maintain (importance vs performance)
+    "note": pl.String(),  # why a row is not ranked, or why a period has no regression
 }
+SHAPLEY_UNIT = "share of outcome variance (R² contribution, 0..1)"
+TEXT_UNITS = {"mean_norm": "points of the mean outcome (0..100)", "nps": "NPS points",
+              "net_sentiment": "net sentiment points (% positive − % negative)"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,11 @@ class DriverConfig:
     text_score: Literal["mean_norm", "nps", "net_sentiment"] = "mean_norm"
     time_zone: str = "UTC"
     include_removed: bool = False
+    #: bootstrap resamples for the intervals (Shapley: fewer when 2^k fits per resample get expensive)
+    bootstrap: int = 200
+    seed: int = 7
+    #: text impact of a touchpoint mentioned by fewer records is reported with its interval, not ranked
+    min_mentions: int = 10
 
 
 # -------------------------------------------------------------------------------------------- Shapley
@@ -169,17 +187,20 @@ def _quadrant(share: pl.Expr, perf: pl.Expr, group: list[str]) -> pl.Expr:
 
 
 def _finish(frame: pl.DataFrame) -> pl.DataFrame:
-    group = ["brand", "grain", "period", "method"]
+    for name, dtype in DRIVER_SCHEMA.items():
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    group = ["brand", "grain", "period", "method", "outcome"]
+    ranked = pl.col("note").is_null() & pl.col("importance").is_not_null()
     out = frame.with_columns(
         importance_share=pl.when(pl.col("importance").sum().over(group) > 0)
         .then(pl.col("importance") / pl.col("importance").sum().over(group)),
     ).with_columns(
-        rank=pl.col("importance").rank("ordinal", descending=True).over(group).cast(pl.Int64),
-        quadrant=_quadrant(pl.col("importance_share"), pl.col("performance"), group),
+        rank=pl.when(ranked).then(
+            pl.when(ranked).then(pl.col("importance")).rank("ordinal", descending=True).over(group)
+        ).cast(pl.Int64),
+        quadrant=pl.when(ranked).then(_quadrant(pl.col("importance_share"), pl.col("performance"), group)),
     )
-    for name, dtype in DRIVER_SCHEMA.items():
-        if name not in out.columns:
-            out = out.with_columns(pl.lit(None, dtype=dtype).alias(name))
     return out.select([pl.col(c).cast(t) for c, t in DRIVER_SCHEMA.items()]).sort(
         "brand", "grain", "period_start", "period", "method", "rank", nulls_last=False
     )
@@ -231,8 +252,13 @@ def _shapley_group(key: tuple[object, ...], grp: pl.DataFrame, cfg: DriverConfig
         .head(MAX_DRIVERS)
     )
     tps = coverage["touchpoint"].to_list()
+    start = grp["period_start"][0]
+    note_row = {"brand": brand, "grain": grain, "period": period, "period_start": start, "method": SHAPLEY,
+                "outcome": "+".join(sorted(grp["outcome_metric"].unique().to_list())), "touchpoint": "all",
+                "n": n_outcome, "unit": SHAPLEY_UNIT}
     if not tps:
-        return []
+        return [{**note_row, "note": f"no regression: no touchpoint rated in ≥ {cfg.min_coverage:.0%} of the "
+                 f"{n_outcome} records with an outcome"}]
     wide = (
         grp.filter(pl.col("touchpoint").is_in(tps))
         .pivot(on="touchpoint", index=["record_id", "y", "outcome_metric", "period_start"], values="x")
@@ -240,19 +266,44 @@ def _shapley_group(key: tuple[object, ...], grp: pl.DataFrame, cfg: DriverConfig
     )
     # constant predictors carry no information and make the design singular
     tps = [t for t in tps if wide[t].n_unique() > 1]
-    if not tps or wide.height < max(cfg.min_records, len(tps) + 2) or wide["y"].n_unique() < 2:
-        return []
+    needed = max(cfg.min_records, len(tps) + 2)
+    if not tps or wide.height < needed:
+        return [{**note_row, "n": wide.height, "note": f"no regression: {wide.height} complete cases (records "
+                 f"rating every touchpoint that varies) < {needed}"}]
+    if wide["y"].n_unique() < 2:
+        return [{**note_row, "n": wide.height, "note": "no regression: the outcome does not vary"}]
+    outcomes = sorted(wide["outcome_metric"].unique().to_list())
+    if len(outcomes) > 1:  # mixed scales in one outcome would be meaningless: keep the most common one
+        keep = wide["outcome_metric"].value_counts(sort=True)["outcome_metric"][0]
+        wide = wide.filter(pl.col("outcome_metric") == keep)
+        if wide.height < max(cfg.min_records, len(tps) + 2):
+            return [{**note_row, "n": wide.height, "note": f"no regression: {wide.height} complete cases with "
+                     f"the {keep} outcome (outcomes are not mixed across scales)"}]
     x = wide.select(tps).to_numpy().astype(float)
     y = wide["y"].to_numpy().astype(float)
     phi, r2 = shapley_regression(x, y)
+    lo, hi = _bootstrap_shapley(x, y, cfg)
     perf = x.mean(axis=0)
-    outcome = "+".join(sorted(wide["outcome_metric"].unique().to_list()))
     return [
-        {"brand": brand, "grain": grain, "period": period, "period_start": wide["period_start"][0],
-         "method": SHAPLEY, "outcome": outcome, "touchpoint": tp, "n": wide.height, "r2": r2,
-         "importance": float(phi[j]), "performance": float(perf[j])}
+        {"brand": brand, "grain": grain, "period": period, "period_start": start,
+         "method": SHAPLEY, "outcome": wide["outcome_metric"][0], "touchpoint": tp, "n": wide.height, "r2": r2,
+         "importance": float(phi[j]), "performance": float(perf[j]), "ci_low": float(lo[j]),
+         "ci_high": float(hi[j]), "unit": SHAPLEY_UNIT}
         for j, tp in enumerate(tps)
     ]
+
+
+def _bootstrap_shapley(x: np.ndarray, y: np.ndarray, cfg: DriverConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile 95% interval of each Shapley value over records resampled with replacement. Each resample
+    costs 2^k fits, so the number of resamples shrinks for many touchpoints (at least 50)."""
+    n, k = x.shape
+    b = max(50, min(cfg.bootstrap, 40_000 // (1 << k)))
+    rng = np.random.default_rng(cfg.seed)
+    draws = np.empty((b, k))
+    for i in range(b):
+        idx = rng.integers(0, n, n)
+        draws[i] = shapley_values(subset_r2(x[idx], y[idx]))
+    return np.percentile(draws, 2.5, axis=0), np.percentile(draws, 97.5, axis=0)
 
 
 # ------------------------------------------------------------------------------------------ text impact
@@ -310,12 +361,12 @@ def text_impact_drivers(
             records = records.with_columns(a=100.0 * pl.col("y"))
     records = with_periods(records.select("brand", "record_id", "_ts", "a", "y", "outcome_metric"), periods,
                            time_zone=cfg.time_zone)
-    group = ["brand", "grain", "period"]
+    # one outcome metric per row: mean outcomes of NPS, stars and CSAT are not averaged together
+    group = ["brand", "grain", "period", "outcome_metric"]
     totals = records.group_by(group).agg(
         period_start=pl.col("period_start").first(),
         n=pl.len().cast(pl.Int64),
         s=pl.col("a").sum(),
-        outcome=pl.col("outcome_metric").unique().sort().str.join("+"),
     )
     by_tp = (
         records.join(mentioned, on=["brand", "record_id"], how="inner")
@@ -333,15 +384,54 @@ def text_impact_drivers(
         .select(
             *group, "period_start", "n", "n_mentions", "score_all", "score_without", "impact", "performance",
             method=pl.lit(TEXT_IMPACT),
-            outcome=pl.format("{}:{}", pl.lit(cfg.text_score), pl.col("outcome")),
+            outcome=pl.format("{}:{}", pl.lit(cfg.text_score), pl.col("outcome_metric")),
             touchpoint=pl.col("tp"),
             importance=pl.col("impact").abs(),
+            unit=pl.lit(TEXT_UNITS[cfg.text_score]),
+            note=pl.when(pl.col("n_mentions") < cfg.min_mentions)
+            .then(pl.format("not ranked: {} mentioning records < {}", pl.col("n_mentions"), cfg.min_mentions)),
         )
         .collect()
     )
     if out.height == 0:
         return empty_drivers()
-    return _finish(out)
+    out = _with_impact_intervals(out, records.collect(), mentioned.collect(), cfg)
+    return _finish(out.drop("outcome_metric"))
+
+
+def _with_impact_intervals(out: pl.DataFrame, records: pl.DataFrame, mentioned: pl.DataFrame,
+                           cfg: DriverConfig) -> pl.DataFrame:
+    """Percentile 95% bootstrap intervals of each impact: records resampled with replacement (multinomial
+    counts), score(all) and score(without the touchpoint's records) recomputed per resample."""
+    rng = np.random.default_rng(cfg.seed)
+    lows: dict[tuple[object, ...], float] = {}
+    highs: dict[tuple[object, ...], float] = {}
+    keys = ["brand", "grain", "period", "outcome_metric"]
+    flags = mentioned.with_columns(_m=pl.lit(1.0))
+    for key, grp in records.group_by(keys, maintain_order=True):
+        a = grp["a"].to_numpy().astype(float)
+        n = len(a)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=cfg.bootstrap).astype(np.float64)  # B × n
+        total = counts @ a / n
+        wanted = out.filter(pl.all_horizontal([pl.col(k) == v for k, v in zip(keys, key, strict=True)]))
+        for tp in wanted["touchpoint"].to_list():
+            m = (grp.select("brand", "record_id")
+                 .join(flags.filter(pl.col("tp") == tp), on=["brand", "record_id"], how="left")["_m"]
+                 .fill_null(0.0).to_numpy())
+            rest = counts @ (1.0 - m)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                impact = total - (counts @ (a * (1.0 - m))) / rest
+            impact = impact[np.isfinite(impact)]
+            if impact.size:
+                lows[(*key, tp)] = float(np.percentile(impact, 2.5))
+                highs[(*key, tp)] = float(np.percentile(impact, 97.5))
+    ident = [*keys, "touchpoint"]
+    return out.with_columns(
+        ci_low=pl.struct(ident).map_elements(lambda r: lows.get(tuple(r[k] for k in ident)),
+                                             return_dtype=pl.Float64),
+        ci_high=pl.struct(ident).map_elements(lambda r: highs.get(tuple(r[k] for k in ident)),
+                                              return_dtype=pl.Float64),
+    )
 
 
 def key_drivers(
