@@ -169,3 +169,33 @@ def test_lexicon_method_is_still_selectable() -> None:
     m = _mentions(events, sentiment_method="lexicon")
     assert all(r["method"].startswith("cx-lexicon@") for r in m.values())
     assert m[("e1", "customer_service")]["sentiment"] > 0 > m[("e1", "price")]["sentiment"]
+
+
+def test_net_sentiment_per_touchpoint_comes_from_mentions_not_copies() -> None:
+    """One comment on a response that rates delivery and customer service: the two touchpoints must not share
+    the comment's one sentiment in cx_metrics."""
+    from cx_pipeline.scoring.aggregates import metric_aggregates, with_mention_sentiment
+
+    comment = "Hurtig levering, men kundeservice svarede aldrig på mine mails."
+    rows = []
+    for r in range(3):
+        for tp, metric in (("delivery", "csat"), ("customer_service", "csat"), ("overall", "comment")):
+            rows.append({"event_id": f"r{r}-{tp}", "record_id": f"r{r}", "source": "qualtrics", "touchpoint": tp,
+                         "metric": metric, "language": "da", "text": comment,
+                         "score_raw": None if metric == "comment" else 4.0,
+                         "score_norm": None if metric == "comment" else 0.75,
+                         "scale_min": None if metric == "comment" else 1.0,
+                         "scale_max": None if metric == "comment" else 5.0,
+                         "higher_is_better": True, "is_removed": False})
+    result = score_text_and_mentions(_events(rows))
+    naive = metric_aggregates(result.events, periods=("all",))
+    fixed = metric_aggregates(with_mention_sentiment(result.events, result.mentions), periods=("all",))
+
+    def net(frame: pl.DataFrame, tp: str) -> float:
+        return frame.filter((pl.col("metric") == "sentiment") & (pl.col("touchpoint") == tp)
+                            & (pl.col("source") == "all"))["value"].item()
+
+    assert net(naive, "delivery") == net(naive, "customer_service")  # the copy the issue describes
+    assert (net(fixed, "delivery"), net(fixed, "customer_service")) == (100.0, -100.0)
+    assert fixed.filter((pl.col("metric") == "sentiment") & (pl.col("touchpoint") == "delivery")
+                        & (pl.col("source") == "all"))["n_respondents"].item() == 3

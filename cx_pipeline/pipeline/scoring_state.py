@@ -10,13 +10,13 @@ from __future__ import annotations
 import polars as pl
 
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, metric_aggregates, update_aggregates
-from cx_pipeline.scoring.aggregates import PERIOD_KEYS
+from cx_pipeline.scoring.aggregates import PERIOD_KEYS, with_mention_sentiment
 from cx_pipeline.storage import ParquetStore
 
 GRAINS = ("day", "week", "month", "all")
 AGGREGATES_DATASET = "scored/cx_metrics"
 BASIS_DATASET = "_state/cx_metrics_basis"
-BASIS_VERSION = "1"
+BASIS_VERSION = "2"  # 2: sentiment per touchpoint from mentions
 _BASIS_COLUMNS = (
     "event_id",
     "content_hash",
@@ -38,14 +38,18 @@ _BASIS_COLUMNS = (
 
 
 def aggregates_incrementally(
-    store: ParquetStore, scored_events: pl.LazyFrame | pl.DataFrame
+    store: ParquetStore, scored_events: pl.LazyFrame | pl.DataFrame,
+    mentions: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
     """(aggregates, recomputed period keys, whether everything was recomputed).
+
+    With ``mentions``, net sentiment per touchpoint comes from the mentions (``with_mention_sentiment``); a
+    changed mention changes the basis like a changed event, so its periods are recomputed.
 
     The aggregates are written before the basis, so a crash in between leaves a basis that is older
     than the aggregates: the next run then recomputes more periods than needed, never fewer.
     """
-    events = scored_events.lazy()
+    events = scored_events.lazy() if mentions is None else with_mention_sentiment(scored_events, mentions)
     cols = [c for c in _BASIS_COLUMNS if c in events.collect_schema().names()]
     basis = events.select(cols).collect().with_columns(basis_version=pl.lit(BASIS_VERSION))
     previous = store.read(AGGREGATES_DATASET)

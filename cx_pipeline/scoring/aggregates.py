@@ -29,7 +29,8 @@ ces             easy_pct             % in the best third of the scale (5–7 on 
 star_rating     mean_stars           mean stars; normal CI mean ± z·s/√n
 rating          mean_norm_pct        100·mean score_norm (scales differ); normal CI
 sentiment       net_sentiment_pct    % positive − % negative (NPS-style SE and interval);
-                                     only when a ``sentiment``/``sentiment_label`` column exists
+                                     only when a ``sentiment``/``sentiment_label`` column exists;
+                                     per touchpoint from its mentions (``with_mention_sentiment``)
 ==============  ===================  ==========================================================
 """
 
@@ -332,6 +333,42 @@ def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
         top_box_lower=pl.when(has_top).then(tb_lo),
         low_n=pl.col("n_respondents") < config.low_n_threshold,
     )
+
+
+def with_mention_sentiment(events: pl.LazyFrame | pl.DataFrame,
+                           mentions: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Events whose text sentiment counts per touchpoint from what the text says about it.
+
+    A survey comment is copied onto every measure of its response, so the event-level sentiment would give
+    delivery and customer service the same net sentiment. Here the whole-text sentiment counts only for the
+    ``overall`` touchpoint, and every other touchpoint gets its mentions (scored/touchpoint_mentions) as extra
+    rows with metric ``mention`` (never a score; they only feed the ``sentiment`` metric). A mention of a removed
+    event is removed with it.
+    """
+    ev = events.lazy()
+    cols = ev.collect_schema().names()
+    m = mentions.lazy()
+    if not {"event_id", "touchpoint", "sentiment", "sentiment_label"} <= set(m.collect_schema().names()):
+        return ev
+    kept = ev.with_columns(
+        [pl.when(pl.col("touchpoint") == "overall").then(pl.col(c)).alias(c)
+         for c in ("sentiment", "sentiment_label") if c in cols]
+    )
+    removed = (ev.select("event_id", "is_removed") if "is_removed" in cols
+               else ev.select("event_id", is_removed=pl.lit(False)))
+    rows = (
+        m.filter(pl.col("touchpoint") != "overall")
+        .join(removed, on="event_id", how="left")
+        .select(
+            event_id=pl.col("event_id") + pl.lit("#") + pl.col("touchpoint"),
+            content_hash=pl.col("sentiment").cast(pl.String),
+            is_removed=pl.col("is_removed").fill_null(False),
+            brand="brand", touchpoint="touchpoint", source="source", record_id="record_id",
+            customer_key="customer_key", occurred_at="occurred_at", published_at="published_at",
+            metric=pl.lit("mention"), sentiment="sentiment", sentiment_label="sentiment_label",
+        )
+    )
+    return pl.concat([kept, rows], how="diagonal_relaxed")
 
 
 def metric_aggregates(

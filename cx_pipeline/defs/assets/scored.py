@@ -146,7 +146,7 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
 
 @asset(
     key=METRICS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY), "touchpoint_mentions": AssetIn(key=MENTIONS_KEY)},
     group_name="scored",
     kinds={"polars", "parquet"},
     freshness_policy=DAILY_FRESHNESS,
@@ -155,8 +155,9 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
     "Wilson lower bound, net sentiment — per brand × touchpoint × source × day/ISO week/month/all, with n and a "
     "low-n flag. Only periods whose events changed are recomputed.",
 )
-def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, data_store: DataStore):
-    aggregates, recomputed, full = aggregates_incrementally(data_store.store(), scored_events)
+def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, touchpoint_mentions: pl.LazyFrame,
+               data_store: DataStore):
+    aggregates, recomputed, full = aggregates_incrementally(data_store.store(), scored_events, touchpoint_mentions)
     overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
     yield Output(
         aggregates,
