@@ -6,8 +6,8 @@ source does not say, of ``published_at``; events with neither are left out. Peri
 year), month, or ``all`` (whole history, ``period_start`` null).
 
 Rollups: ``source="all"`` pools every source of a brand × touchpoint; ``touchpoint="all"`` pools touchpoints
-only for ``ScoringConfig.touchpoint_rollup_metrics`` (CSAT/CES/rating/sentiment — NPS and stars are overall
-measures, pooling them across touchpoints would count one respondent several times).
+only for ``ScoringConfig.touchpoint_rollup_metrics`` (CSAT/CES/rating — NPS and stars are overall measures, and
+a text's sentiment is the ``overall`` row, per touchpoint from its mentions).
 
 Respondents: every row carries ``n`` (answers) and ``n_respondents`` (distinct ``customer_key``, else distinct
 response/review). Where some respondent gave several answers in a cell (a pooled touchpoint, or one customer's

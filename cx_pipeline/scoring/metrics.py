@@ -40,7 +40,9 @@ class ScoringConfig:
     ces_easy_norm: float = CES_EASY_NORM
     #: metrics pooled across touchpoints into touchpoint="all"; NPS and star ratings are overall measures
     #: already, so pooling them would count one respondent several times for no new information
-    touchpoint_rollup_metrics: tuple[str, ...] = ("csat", "ces", "rating", "sentiment")
+    #: metrics pooled into touchpoint "all". Not sentiment: one text per record is already the ``overall`` row
+    #: (whole text) and per touchpoint comes from mentions, so a pool would only repeat ``overall``.
+    touchpoint_rollup_metrics: tuple[str, ...] = ("csat", "ces", "rating")
     #: calendar used to cut days/weeks/months
     time_zone: str = "UTC"
     #: soft-deleted reviews (gone from their source) are left out unless this is set
