@@ -25,6 +25,7 @@ from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.resources import DataStore
 from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
+from cx_pipeline.pipeline.text_scoring_state import score_text_incrementally
 from cx_pipeline.scoring import (
     AGGREGATE_SCHEMA,
     ALERT_SCHEMA,
@@ -42,7 +43,7 @@ from cx_pipeline.scoring import (
 )
 from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA, reply_latency
 from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA, MENTION_UNIQUE
-from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD, score_text_and_mentions
+from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD
 
 SCORED_EVENTS_KEY = ["scored", "scored_events"]
 MENTIONS_KEY = ["scored", "touchpoint_mentions"]
@@ -105,12 +106,16 @@ class TextScoringConfig(Config):
         dataset_check_spec(MENTIONS_KEY, MENTION_UNIQUE),
     ],
 )
-def scored_events(context: AssetExecutionContext, config: TextScoringConfig, touchpoint_events: pl.LazyFrame):
-    """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses."""
+def scored_events(context: AssetExecutionContext, config: TextScoringConfig, touchpoint_events: pl.LazyFrame,
+                  data_store: DataStore):
+    """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses; records
+    whose events did not change since the last run keep their stored scores (``text_scoring_state``)."""
     events = touchpoint_events.collect()
-    result = score_text_and_mentions(events, sentiment_method=config.sentiment_method,
-                                     extra_term_files=config.extra_term_files)
+    result = score_text_incrementally(data_store.store(), events, sentiment_method=config.sentiment_method,
+                                      extra_term_files=config.extra_term_files)
     scored, mentions = result.events, result.mentions
+    context.log.info(f"text scoring: {result.rescored_records} record(s) scored, {result.reused_records} reused "
+                     f"({result.reason})")
     texts = scored.filter(pl.col("sentiment").is_not_null())
     yield Output(
         scored,
@@ -119,6 +124,9 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
             scored,
             ["source", "language", "sentiment_label", "sentiment", "text_touchpoints", "title"],
             sentiment_labels=counts_by(texts, "sentiment_label"),
+            records_scored=result.rescored_records,
+            records_reused=result.reused_records,
+            scoring=result.reason,
             languages=counts_by(scored, "language"),
             language_origin=counts_by(scored, "language_origin"),
         ),
