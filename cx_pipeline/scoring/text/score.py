@@ -1,7 +1,8 @@
-"""``score_text``: language, sentiment and touchpoint tagging of touchpoint events in one call.
+"""``score_text_and_mentions``: language, clauses, touchpoints and sentiment of touchpoint events in one pass.
 
-``SCORED_TEXT_COLUMNS`` is the single source of truth for the columns this adds (name -> (polars type,
-description)); the tests check the output against it.
+One entry point for the asset, the CLI and the evaluations, so a number in docs/evaluation.md is what the
+pipeline produces. ``SCORED_TEXT_COLUMNS`` is the single source of truth for the columns added to the events
+(name -> (polars type, description)); ``mentions.MENTION_COLUMNS`` for the mentions.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SCORED_TEXT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
 
 def text_method_version(extra_term_files: Sequence[str | Path] = (),
                         sentiment_method: str = DEFAULT_SENTIMENT_METHOD) -> str:
+    """Every version and hash a score depends on, in one string: equal strings mean a stored score is reusable."""
     if sentiment_method == "lexicon":
         sentiment = f"cx-lexicon@{sentiment_rules().version}"
     elif sentiment_method == "cx-linear":

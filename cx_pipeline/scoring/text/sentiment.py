@@ -36,10 +36,12 @@ LABELS: tuple[str, ...] = ("negative", "neutral", "positive", "mixed")
 MAX_PHRASE_WORDS = 4
 
 SENTIMENT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
-    "sentiment": (pl.Float64(), "Polarity in -1..1 (VADER-style normalised sum of rule-weighted lexicon values); "
-                  "null when there is no text or the language is unsupported."),
-    "sentiment_label": (pl.String(), "negative, neutral, positive or mixed (both polarities strong)."),
-    "sentiment_method": (pl.String(), "Method name@version, language, lexicon file + sha256, CX rule file hashes."),
+    "sentiment": (pl.Float64(), "Polarity in -1..1 of the text: the weighted mean of its opinion clauses, each "
+                  "scored by the method in sentiment_method (cx-linear: P(positive) − P(negative); lexicon: "
+                  "VADER-style normalised sum); null when there is no text or the language is unsupported."),
+    "sentiment_label": (pl.String(), "negative, neutral, positive or mixed (clauses strongly in both directions)."),
+    "sentiment_method": (pl.String(), "Method name@version with its model/lexicon file and sha256 (and the "
+                         "language for the lexicon)."),
 }
 
 
