@@ -52,3 +52,16 @@ def test_unreadable_and_invalid_yaml(tmp_path) -> None:
     bad.write_text("review_sources: [\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_sources(bad)
+
+
+def test_reporting_time_zones_are_validated(tmp_path) -> None:
+    from cx_pipeline.config.sources_config import ConfigError, Reporting, parse_sources
+
+    ok = parse_sources({"version": 1, "reporting": {"time_zone": "Europe/Copenhagen",
+                                                    "brands": {"Fjord Sko": "Europe/Oslo"}}}, path="s.yaml")
+    assert ok.reporting == Reporting("Europe/Copenhagen", (("Fjord Sko", "Europe/Oslo"),))
+    assert parse_sources({"version": 1}, path="s.yaml").reporting == Reporting("UTC", ())
+    with pytest.raises(ConfigError, match=r"s.yaml: reporting.brands.B.*unknown time zone 'Mars/Olympus'"):
+        parse_sources({"version": 1, "reporting": {"brands": {"B": "Mars/Olympus"}}}, path="s.yaml")
+    with pytest.raises(ConfigError, match=r"s\.yaml: reporting: unknown key"):
+        parse_sources({"version": 1, "reporting": {"timezone": "UTC"}}, path="s.yaml")

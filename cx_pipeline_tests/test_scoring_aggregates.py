@@ -296,3 +296,17 @@ def test_intervals_stay_on_their_scale() -> None:
     nps = metric_aggregates(frame([ev(f"n{i}", "nps", 0) for i in range(3)]), periods=("all",))
     r = nps.filter(pl.col("source") == "all").row(0, named=True)
     assert r["value"] == -100.0 and r["ci_low"] == -100.0 and r["ci_high"] <= 100.0
+
+
+def test_periods_are_cut_in_each_brands_reporting_time_zone() -> None:
+    """23:30 UTC on 31 October is already November in Copenhagen, still October in UTC."""
+    from cx_pipeline.scoring.metrics import ScoringConfig
+
+    late = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
+    events = frame([ev("a", "csat", 5, brand="dk", published_at=late),
+                    ev("b", "csat", 5, brand="uk", published_at=late)])
+    cfg = ScoringConfig(time_zone="UTC", brand_time_zones=(("dk", "Europe/Copenhagen"),))
+    out = metric_aggregates(events, periods=("month", "day"), config=cfg)
+    got = set(out.filter(pl.col("source") == "all").select("brand", "grain", "period").iter_rows())
+    assert got == {("dk", "month", "2026-11"), ("dk", "day", "2026-11-01"),
+                   ("uk", "month", "2026-10"), ("uk", "day", "2026-10-31")}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -67,11 +68,25 @@ class SurveyInbox:
 
 
 @dataclass(frozen=True)
+class Reporting:
+    """Where reporting periods are cut: days, weeks and months start at midnight in this time zone.
+
+    Timestamps stay UTC; a Danish brand's "March" is March in Copenhagen, not in UTC (reviews posted between
+    midnight and 01:00/02:00 local time would otherwise land on the previous day or month).
+    """
+
+    time_zone: str = "UTC"
+    #: brand -> time zone, for brands reported in another zone than ``time_zone``
+    brand_time_zones: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class SourcesConfig:
     path: str
     user_agent: str
     review_sources: tuple[ReviewSource, ...]
     survey_inbox: SurveyInbox | None
+    reporting: Reporting = Reporting()
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
@@ -121,7 +136,7 @@ def _touchpoint(value: Any, where: str) -> str:
 def parse_sources(data: Any, *, path: str) -> SourcesConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = set(data) - {"version", "user_agent", "review_sources", "survey_inbox"}
+    unknown = set(data) - {"version", "user_agent", "review_sources", "survey_inbox", "reporting"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
     data = _expand(data, path)
@@ -216,7 +231,34 @@ def parse_sources(data: Any, *, path: str) -> SourcesConfig:
             rules=tuple(rules),
             question_map=qmap,
         )
-    return SourcesConfig(path=path, user_agent=user_agent, review_sources=tuple(reviews), survey_inbox=inbox)
+    return SourcesConfig(path=path, user_agent=user_agent, review_sources=tuple(reviews), survey_inbox=inbox,
+                         reporting=_reporting(data.get("reporting"), f"{path}: reporting"))
+
+
+def _time_zone(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected a time zone name such as Europe/Copenhagen")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{where}: unknown time zone {value!r} (use an IANA name such as Europe/Oslo)") from exc
+    return value
+
+
+def _reporting(raw: Any, where: str) -> Reporting:
+    if raw is None:
+        return Reporting()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with time_zone and optionally brands")
+    unknown = set(raw) - {"time_zone", "brands"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+    zone = _time_zone(raw.get("time_zone", "UTC"), f"{where}.time_zone")
+    brands = raw.get("brands") or {}
+    if not isinstance(brands, dict):
+        raise ConfigError(f"{where}.brands: expected brand: time zone pairs")
+    per_brand = tuple(sorted((str(b), _time_zone(z, f"{where}.brands.{b}")) for b, z in brands.items()))
+    return Reporting(time_zone=zone, brand_time_zones=per_brand)
 
 
 def load_sources(path: str | Path) -> SourcesConfig:

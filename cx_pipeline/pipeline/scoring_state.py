@@ -11,6 +11,7 @@ import polars as pl
 
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, metric_aggregates, update_aggregates
 from cx_pipeline.scoring.aggregates import PERIOD_KEYS, with_mention_sentiment
+from cx_pipeline.scoring.metrics import ScoringConfig
 from cx_pipeline.storage import ParquetStore
 
 GRAINS = ("day", "week", "month", "all")
@@ -40,18 +41,22 @@ _BASIS_COLUMNS = (
 def aggregates_incrementally(
     store: ParquetStore, scored_events: pl.LazyFrame | pl.DataFrame,
     mentions: pl.LazyFrame | pl.DataFrame | None = None,
+    config: ScoringConfig | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
     """(aggregates, recomputed period keys, whether everything was recomputed).
 
     With ``mentions``, net sentiment per touchpoint comes from the mentions (``with_mention_sentiment``); a
-    changed mention changes the basis like a changed event, so its periods are recomputed.
+    changed mention changes the basis like a changed event, so its periods are recomputed. A change of the
+    reporting time zones changes every period, so it recomputes everything.
 
     The aggregates are written before the basis, so a crash in between leaves a basis that is older
     than the aggregates: the next run then recomputes more periods than needed, never fewer.
     """
     events = scored_events.lazy() if mentions is None else with_mention_sentiment(scored_events, mentions)
     cols = [c for c in _BASIS_COLUMNS if c in events.collect_schema().names()]
-    basis = events.select(cols).collect().with_columns(basis_version=pl.lit(BASIS_VERSION))
+    cfg = config or ScoringConfig()
+    version = f"{BASIS_VERSION}|tz={cfg.time_zone}|{cfg.brand_time_zones}"
+    basis = events.select(cols).collect().with_columns(basis_version=pl.lit(version))
     previous = store.read(AGGREGATES_DATASET)
     old_basis = store.read(BASIS_DATASET)
     usable = (
@@ -59,15 +64,16 @@ def aggregates_incrementally(
         and old_basis is not None
         and old_basis.height > 0
         and "basis_version" in old_basis.columns
-        and set(old_basis["basis_version"].unique()) == {BASIS_VERSION}
+        and set(old_basis["basis_version"].unique()) == {version}
         and set(previous.columns) == set(AGGREGATE_SCHEMA)
     )
     if usable:
         assert previous is not None and old_basis is not None
-        aggregates, keys = update_aggregates(previous, old_basis.drop("basis_version"), events, periods=GRAINS)
+        aggregates, keys = update_aggregates(previous, old_basis.drop("basis_version"), events, periods=GRAINS,
+                                             config=cfg)
         full = False
     else:
-        aggregates = metric_aggregates(events, periods=GRAINS)
+        aggregates = metric_aggregates(events, periods=GRAINS, config=cfg)
         keys = aggregates.select(PERIOD_KEYS).unique()
         full = True
     store.write_partition(AGGREGATES_DATASET, aggregates)

@@ -140,10 +140,21 @@ def period_columns(ts: pl.Expr, grain: str, time_zone: str = "UTC") -> dict[str,
     return {"grain": pl.lit(grain), "period": label, "period_start": start}
 
 
-def with_periods(lf: pl.LazyFrame, grains: Sequence[str], ts: str = "_ts", time_zone: str = "UTC") -> pl.LazyFrame:
-    """One copy of ``lf`` per grain with grain/period/period_start added (rows without a time dropped)."""
+def with_periods(lf: pl.LazyFrame, grains: Sequence[str], ts: str = "_ts", time_zone: str = "UTC",
+                 brand_time_zones: Sequence[tuple[str, str]] = ()) -> pl.LazyFrame:
+    """One copy of ``lf`` per grain with grain/period/period_start added (rows without a time dropped).
+
+    Periods are cut in ``time_zone``, or for the brands in ``brand_time_zones`` in their own zone.
+    """
     lf = lf.filter(pl.col(ts).is_not_null())
-    return pl.concat([lf.with_columns(**period_columns(pl.col(ts), g, time_zone)) for g in grains], how="vertical")
+    zones: dict[str, list[str]] = {}
+    for brand, zone in brand_time_zones:
+        zones.setdefault(zone, []).append(brand)
+    own = [b for bs in zones.values() for b in bs]
+    parts = [(lf.filter(~pl.col("brand").is_in(own)) if own else lf, time_zone)]
+    parts += [(lf.filter(pl.col("brand").is_in(bs)), zone) for zone, bs in zones.items()]
+    return pl.concat([part.with_columns(**period_columns(pl.col(ts), g, zone))
+                      for part, zone in parts for g in grains], how="vertical")
 
 
 def previous_period_start(grain: pl.Expr, start: pl.Expr) -> pl.Expr:
@@ -382,7 +393,8 @@ def metric_aggregates(
     ``sentiment_label`` columns. ``only_periods`` (brand, grain, period) limits the work to those periods."""
     cfg = config or ScoringConfig()
     lf = _prepared(events, cfg)
-    rows = with_periods(_measure_rows(lf, cfg), periods, time_zone=cfg.time_zone)
+    rows = with_periods(_measure_rows(lf, cfg), periods, time_zone=cfg.time_zone,
+                        brand_time_zones=cfg.brand_time_zones)
     if only_periods is not None:
         rows = rows.join(only_periods.lazy().select(PERIOD_KEYS).unique(), on=list(PERIOD_KEYS), how="semi")
     rolled = _with_rollups(rows, cfg).with_columns(_y=answer_value_expr())
@@ -453,7 +465,7 @@ def changed_period_keys(
     cols = changed.collect_schema().names()
     stamped = changed.with_columns(_ts=time_base_expr(cols)).select("brand", "_ts")
     return (
-        with_periods(stamped, periods, time_zone=cfg.time_zone)
+        with_periods(stamped, periods, time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
         .select(PERIOD_KEYS).unique().sort(PERIOD_KEYS).collect()
     )
 

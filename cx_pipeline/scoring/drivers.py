@@ -81,6 +81,7 @@ class DriverConfig:
     #: text_impact score: mean outcome score_norm ×100, NPS of NPS outcomes, or net sentiment of the texts
     text_score: Literal["mean_norm", "nps", "net_sentiment"] = "mean_norm"
     time_zone: str = "UTC"
+    brand_time_zones: tuple[tuple[str, str], ...] = ()
     include_removed: bool = False
     #: bootstrap resamples for the intervals (Shapley: fewer when 2^k fits per resample get expensive)
     bootstrap: int = 200
@@ -230,7 +231,7 @@ def shapley_drivers(
         .agg(x=pl.col("score_norm").mean())
     )
     long = (
-        with_periods(outcomes, periods, time_zone=cfg.time_zone)
+        with_periods(outcomes, periods, time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
         .join(ratings, on=["brand", "record_id"], how="inner")
         .collect()
     )
@@ -360,7 +361,7 @@ def text_impact_drivers(
         else:
             records = records.with_columns(a=100.0 * pl.col("y"))
     records = with_periods(records.select("brand", "record_id", "_ts", "a", "y", "outcome_metric"), periods,
-                           time_zone=cfg.time_zone)
+                           time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
     # one outcome metric per row: mean outcomes of NPS, stars and CSAT are not averaged together
     group = ["brand", "grain", "period", "outcome_metric"]
     totals = records.group_by(group).agg(

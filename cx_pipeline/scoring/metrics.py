@@ -43,8 +43,9 @@ class ScoringConfig:
     #: metrics pooled into touchpoint "all". Not sentiment: one text per record is already the ``overall`` row
     #: (whole text) and per touchpoint comes from mentions, so a pool would only repeat ``overall``.
     touchpoint_rollup_metrics: tuple[str, ...] = ("csat", "ces", "rating")
-    #: calendar used to cut days/weeks/months
+    #: calendar used to cut days/weeks/months, and per-brand exceptions (brand, zone)
     time_zone: str = "UTC"
+    brand_time_zones: tuple[tuple[str, str], ...] = ()
     #: soft-deleted reviews (gone from their source) are left out unless this is set
     include_removed: bool = False
 

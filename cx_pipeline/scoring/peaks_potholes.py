@@ -96,6 +96,7 @@ class PeakConfig:
     #: touchpoints with fewer units are reported but not ranked
     min_rank_n: int = 10
     time_zone: str = "UTC"
+    brand_time_zones: tuple[tuple[str, str], ...] = ()
     include_removed: bool = False
 
 
@@ -196,7 +197,7 @@ def peaks_potholes(
         pothole=((pl.col("score_norm") <= cfg.pothole_norm).fill_null(False)
                  | (s <= -cfg.strong_sentiment).fill_null(False)),
     )
-    units = with_periods(units, periods, time_zone=cfg.time_zone)
+    units = with_periods(units, periods, time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
     group = ["brand", "grain", "period"]
     n, peaks, potholes = pl.col("n"), pl.col("peaks"), pl.col("potholes")
     pk_lo, pk_hi = wilson_expr(peaks, n, cfg.z)

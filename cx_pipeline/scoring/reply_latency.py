@@ -43,6 +43,7 @@ def reply_latency(
     z: float = Z_95,
     low_n_threshold: int = 30,
     time_zone: str = "UTC",
+    brand_time_zones: tuple[tuple[str, str], ...] = (),
 ) -> pl.DataFrame:
     """Reply rate and latency per brand × source × period, one review counted once (by record_id)."""
     lf = events.lazy()
@@ -59,7 +60,7 @@ def reply_latency(
         )
     )
     grouped = (
-        with_periods(reviews, periods, time_zone=time_zone)
+        with_periods(reviews, periods, time_zone=time_zone, brand_time_zones=brand_time_zones)
         .group_by("brand", "source", "grain", "period", "period_start")
         .agg(
             reviews=pl.len(),

@@ -23,7 +23,7 @@ from cx_pipeline.contract import COLUMN_NAMES, contract_violations
 from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
 from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
-from cx_pipeline.defs.resources import DataStore
+from cx_pipeline.defs.resources import DataStore, SourcesFile
 from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
 from cx_pipeline.pipeline.text_scoring_state import score_text_incrementally
 from cx_pipeline.scoring import (
@@ -34,6 +34,8 @@ from cx_pipeline.scoring import (
     JOURNEY_SCHEMA,
     PEAK_SCHEMA,
     AlertConfig,
+    DriverConfig,
+    ScoringConfig,
     alert_tests,
     key_drivers,
     peak_end_journeys,
@@ -41,6 +43,7 @@ from cx_pipeline.scoring import (
     peaks_potholes,
     significant_drops,
 )
+from cx_pipeline.scoring.peaks_potholes import PeakConfig
 from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA, reply_latency
 from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA, MENTION_UNIQUE
 from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD
@@ -164,8 +167,11 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
     "low-n flag. Only periods whose events changed are recomputed.",
 )
 def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, touchpoint_mentions: pl.LazyFrame,
-               data_store: DataStore):
-    aggregates, recomputed, full = aggregates_incrementally(data_store.store(), scored_events, touchpoint_mentions)
+               data_store: DataStore, sources: SourcesFile):
+    zones = sources.load().reporting
+    aggregates, recomputed, full = aggregates_incrementally(
+        data_store.store(), scored_events, touchpoint_mentions,
+        ScoringConfig(time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones))
     overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
     yield Output(
         aggregates,
@@ -190,8 +196,10 @@ def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, touc
     "(with R²) and text impact = score(all) − score(without mentions); importance × performance per brand/period.",
 )
 def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame,
-                      touchpoint_mentions: pl.LazyFrame):
-    drivers = key_drivers(scored_events, mentions=touchpoint_mentions)
+                      touchpoint_mentions: pl.LazyFrame, sources: SourcesFile):
+    zones = sources.load().reporting
+    drivers = key_drivers(scored_events, mentions=touchpoint_mentions,
+                          config=DriverConfig(time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones))
     latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
     yield Output(
         drivers,
@@ -215,8 +223,10 @@ def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFram
     "with redacted example clauses.",
 )
 def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame,
-                       touchpoint_mentions: pl.LazyFrame):
-    table = peaks_potholes(scored_events, mentions=touchpoint_mentions)
+                       touchpoint_mentions: pl.LazyFrame, sources: SourcesFile):
+    zones = sources.load().reporting
+    table = peaks_potholes(scored_events, mentions=touchpoint_mentions,
+                           config=PeakConfig(time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones))
     overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
     examples = overall.select(
         "brand",
@@ -340,8 +350,9 @@ def cx_alerts(context: AssetExecutionContext, alert_tests: pl.DataFrame):
     description="Company replies to public reviews as a customer-service touchpoint: reply rate (Wilson CI) and "
     "median / p90 / mean hours to reply, per brand × source × month and overall.",
 )
-def reply_latency_table(context: AssetExecutionContext, scored_events: pl.LazyFrame):
-    table = reply_latency(scored_events)
+def reply_latency_table(context: AssetExecutionContext, scored_events: pl.LazyFrame, sources: SourcesFile):
+    zones = sources.load().reporting
+    table = reply_latency(scored_events, time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones)
     yield Output(
         table,
         metadata=frame_metadata(

@@ -43,7 +43,7 @@ NEGATION_WINDOW = 3
 NEUTRAL_BAND = 0.15
 N_DENSE = 3  # lexicon compound, its positive part, its negative part
 EXTRA_NEGATORS = ("ikke", "ikkje", "inte", "ej", "not", "no", "never", "aldrig", "aldri", "ingen", "inget",
-                  "intet", "ingenting", "nothing", "nobody", "ingen", "without", "uden", "uten", "utan", "n't",
+                  "intet", "ingenting", "nothing", "nobody", "without", "uden", "uten", "utan", "n't",
                   "don't", "didn't", "doesn't", "won't", "can't", "isn't", "wasn't", "weren't", "haven't", "hasn't")
 
 
