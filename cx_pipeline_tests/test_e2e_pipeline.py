@@ -150,3 +150,23 @@ def test_the_march_to_april_nps_drop_is_tested_and_alerted(pipeline_run) -> None
     alerts = store.read("scored/cx_alerts")
     assert alerts is not None
     assert any("nps fell from 31.03 in 2025-03 to -13.33 in 2025-04" in m for m in alerts["message"])
+
+
+def test_every_scored_dataset_carries_column_descriptions_in_its_footer(pipeline_run) -> None:
+    """An analyst opening any scored file in DuckDB, pyarrow or a BI tool sees what each column means."""
+    from cx_pipeline.pipeline.dataset_catalog import CATALOG
+
+    root = pipeline_run["root"]
+    checked = 0
+    for entry in CATALOG:
+        if not entry.path.startswith("scored/") or entry.path == "scored/scored_events":
+            continue
+        assert entry.extra_descriptions and set(entry.schema) <= set(entry.extra_descriptions), entry.path
+        files = sorted((root / entry.path).rglob("*.parquet"))
+        assert files, entry.path
+        schema = ds.dataset(files[0], format="parquet").schema
+        for name in entry.schema:
+            meta = schema.field(name).metadata or {}
+            assert meta.get(b"description"), (entry.path, name)
+        checked += 1
+    assert checked >= 7

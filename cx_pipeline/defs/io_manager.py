@@ -18,6 +18,7 @@ import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
 from cx_pipeline.contract import EVENT_SCHEMA, conform, empty_events
+from cx_pipeline.pipeline.dataset_catalog import footer_schema
 from cx_pipeline.storage import ParquetStore
 
 PARTITION_FOLDER_KEYS = {"daily": "day", "survey_file": "file"}
@@ -63,7 +64,10 @@ class ParquetIOManager(ConfigurableIOManager):
         dataset = self._dataset(context)
         is_events = meta.get("cx/schema") == "touchpoint_event"
         table = conform(obj) if is_events else obj  # the store casts to the schema (descriptions) once
-        schema = EVENT_SCHEMA if is_events else None
+        # column descriptions travel in every file's footer: the contract for events, the catalog otherwise
+        schema = EVENT_SCHEMA if is_events else footer_schema(dataset)
+        if schema is not None and not is_events and set(obj.columns) != set(schema.names):
+            schema = None  # written as it is; the dataset's blocking schema check reports the mismatch
         if context.has_asset_partitions:
             keys = context.asset_partition_keys
             if len(keys) != 1:

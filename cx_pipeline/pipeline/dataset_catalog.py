@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
 
+from cx_pipeline.pipeline.column_docs import AGGREGATE_DOCS, DRIVER_DOCS, JOURNEY_DOCS, PEAK_DOCS, REPLY_DOCS
 from cx_pipeline.pipeline.reviews import RAW_PAGES_SCHEMA, SITE_SUMMARY_SCHEMA
 from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, ALERT_SCHEMA, DRIVER_SCHEMA, JOURNEY_SCHEMA, PEAK_SCHEMA
@@ -108,32 +110,37 @@ CATALOG: tuple[Dataset, ...] = (
         "scored/cx_metrics",
         "one file",
         "NPS/CSAT/CES/stars/rating/sentiment per brand × touchpoint × source × "
-        "period (day, ISO week, month, all) with n, CI and low-n flag.",
+        "period (day, ISO week, month, all) with n, respondents, design effect, bounded CI, unit and low-n flag.",
         AGGREGATE_SCHEMA,
+        AGGREGATE_DOCS,
     ),
     Dataset(
         "scored/key_drivers",
         "one file",
-        "Shapley regression and text-impact drivers per brand and period.",
+        "Shapley regression and text-impact drivers per brand and period, with bootstrap intervals and units.",
         DRIVER_SCHEMA,
+        DRIVER_DOCS,
     ),
     Dataset(
         "scored/peaks_potholes",
         "one file",
         "Peak and pothole rates per touchpoint with Wilson CIs and examples.",
         PEAK_SCHEMA,
+        PEAK_DOCS,
     ),
     Dataset(
         "scored/customer_journeys",
         "one file",
         "Peak-end score per customer journey (keyed hash, no identity).",
         JOURNEY_SCHEMA,
+        JOURNEY_DOCS,
     ),
     Dataset(
         "scored/reply_latency",
         "one file",
         "Reply rate (Wilson CI) and hours to reply for public reviews, per brand × source × period.",
         REPLY_SCHEMA,
+        REPLY_DOCS,
     ),
     Dataset(
         "scored/alert_tests",
@@ -151,6 +158,17 @@ CATALOG: tuple[Dataset, ...] = (
         {**ALERT_TEST_COLUMNS, "message": "The alert in words, with values, z, p, adjusted p and n."},
     ),
 )
+
+
+def footer_schema(dataset: str) -> pa.Schema | None:
+    """The arrow schema of a non-event dataset with each column's description as field metadata (the Parquet
+    footer), from the catalog; None for datasets without a declared schema."""
+    entry = next((d for d in CATALOG if d.path == dataset), None)
+    if entry is None or not entry.schema:
+        return None
+    arrow = pl.DataFrame(schema=entry.schema).to_arrow().schema
+    docs = entry.extra_descriptions or {}
+    return pa.schema([f.with_metadata({"description": docs[f.name]}) if f.name in docs else f for f in arrow])
 
 
 def catalog_markdown() -> str:
