@@ -100,8 +100,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     scored = result.events
     # both files are written to temporaries first, so a failure leaves neither half-written
     outputs = [(scored, Path(args.output))] + ([(result.mentions, Path(args.mentions))] if args.mentions else [])
-    for frame, path in outputs:
-        pq.write_table(frame.to_arrow(), Path(f"{path}.tmp"), compression="zstd")
+    try:
+        for frame, path in outputs:
+            pq.write_table(frame.to_arrow(), Path(f"{path}.tmp"), compression="zstd")
+    except OSError as exc:
+        for _, path in outputs:
+            Path(f"{path}.tmp").unlink(missing_ok=True)
+        print(f"error: cannot write {path}: {exc.strerror or exc}; nothing was written", file=sys.stderr)
+        return 1
     for _, path in outputs:
         Path(f"{path}.tmp").replace(path)
     labels = (

@@ -99,6 +99,15 @@ def test_score_writes_mentions_with_the_same_code_as_the_assets(sample_pages, tm
     assert f"touchpoint mention(s) → {mentions}" in capsys.readouterr().err
 
 
+def test_score_into_a_missing_folder_fails_clearly_and_writes_nothing(sample_pages, tmp_path, capsys) -> None:
+    events = tmp_path / "events.parquet"
+    assert main(["parse", *map(str, sample_pages), "-o", str(events)]) == 0
+    out, bad = tmp_path / "scored.parquet", tmp_path / "missing" / "mentions.parquet"
+    assert main(["score", str(events), "-o", str(out), "--mentions", str(bad)]) == 1
+    assert f"cannot write {bad}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.parquet"]  # no scored file, no temporaries
+
+
 def test_score_rejects_non_event_files(tmp_path, capsys) -> None:
     bad = tmp_path / "other.parquet"
     pl.DataFrame({"a": [1]}).write_parquet(bad)
