@@ -105,7 +105,7 @@ def test_score_into_a_missing_folder_fails_clearly_and_writes_nothing(sample_pag
     out, bad = tmp_path / "scored.parquet", tmp_path / "missing" / "mentions.parquet"
     assert main(["score", str(events), "-o", str(out), "--mentions", str(bad)]) == 1
     assert f"cannot write {bad}" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.parquet"]  # no scored file, no temporaries
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))  # no scored file, no temporaries
 
 
 def test_score_rejects_non_event_files(tmp_path, capsys) -> None:
