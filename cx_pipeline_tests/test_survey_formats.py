@@ -434,3 +434,28 @@ def test_inbox_archive_and_quarantine(tmp_path: Path) -> None:
     info = json.loads(q.with_name(q.name + ".reason.json").read_text())
     assert "line" in info["problem"] and info["location"] == str(bad)
     assert "What and where" in q.with_name(q.name + ".reason.txt").read_text()
+
+
+def test_a_mapped_weight_column_travels_to_the_events_and_weights_the_metrics(keyer) -> None:
+    from cx_pipeline.scoring.aggregates import metric_aggregates
+
+    data = ("id,date,satisfaction,vekt\n"
+            "1,2025-03-01,5,1\n2,2025-03-02,1,1\n3,2025-03-03,4,\"2,0\"\n4,2025-03-04,2,4\n5,2025-03-05,5,-1\n")
+    fmt = _plain(data, id_column="id", date_column="date", weight_column="vekt",
+                 questions={"satisfaction": {"metric": "csat", "scale": [1, 5]}})
+    r = fmt.parse(data.encode(), location="inbox/weighted.csv")
+    assert r.measures["weight"].to_list() == [1.0, 1.0, 2.0, 4.0, None]  # decimal comma read; −1 is no weight
+    assert any("not a positive number (e.g. '-1')" in w for w in r.warnings)
+    assert "vekt" not in r.measures["measure_key"].to_list()  # the weight is never a question
+    events = _events(r, keyer).filter(pl.col("weight").is_not_null())  # leave out response 5 (no weight)
+    assert events["weight"].to_list() == [1.0, 1.0, 2.0, 4.0]
+    row = metric_aggregates(events, periods=("all",)).filter(
+        (pl.col("metric") == "csat") & (pl.col("source") == "all")).row(0, named=True)
+    # top-2 answers carry weights 1 and 2 of 8 → 37.5 % (unweighted 50 %)
+    # linearized SE: t = w(y − 37.5) = 62.5, −37.5, 125, −150 → Σt² = 43,437.5; V = 4/3 · 43,437.5 / 8² = 904.947917
+    # SE 30.082352; independent SE at 37.5 % and n 4 = 24.206146 → design effect 1.544444, n_eff 2.589928
+    assert row["value"] == pytest.approx(37.5)
+    assert row["se"] == pytest.approx(30.082352, abs=1e-5)
+    assert row["design_effect"] == pytest.approx(1.544444, abs=1e-5)
+    assert row["n_effective"] == pytest.approx(2.589928, abs=1e-5)
+    assert (row["n"], row["n_respondents"]) == (4, 4)

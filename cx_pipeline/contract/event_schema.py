@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1"  # 1.1: location
+SCHEMA_VERSION = "1.2"  # 1.1: location; 1.2: weight
 
 SOURCE_KINDS = ("review", "survey")
 METRICS = ("star_rating", "nps", "csat", "ces", "rating", "comment")
@@ -120,6 +120,13 @@ COLUMNS: tuple[Column, ...] = (
         True,
         "Keyed hash (HMAC-SHA256, secret from CX_PIPELINE_HASH_SECRET) of the best customer identifier: "
         "links one customer's events without storing identity. Never a name or email.",
+    ),
+    Column(
+        "weight",
+        pa.float64(),
+        True,
+        "Survey weight of the response (from a mapped weight column, e.g. post-stratification); null = 1. Every "
+        "cx_metrics value weights answers by it.",
     ),
     Column(
         "is_removed",

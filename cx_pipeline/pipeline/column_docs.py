@@ -18,9 +18,12 @@ AGGREGATE_DOCS: dict[str, str] = {
     "measure": "What value is: nps, top2_box_pct, easy_pct, mean_stars, mean_norm_pct, net_sentiment_pct.",
     "n": "Answers behind the value (sentiment: texts, one per record and touchpoint).",
     "n_respondents": "Distinct respondents behind the answers (customer_key, else the response or review).",
-    "design_effect": "Var(clustered by respondent) / Var(independent answers); 1 when each respondent answered "
-    "once. The interval uses n / design_effect.",
-    "value": "The headline measure, higher is better (unit: see unit).",
+    "design_effect": "Var(clustered by respondent, weighted) / Var(independent unweighted answers); 1 when each "
+    "respondent answered once without a weight. The interval uses n / design_effect.",
+    "n_effective": "n / design_effect: the effective sample size of the interval (clustering and survey weights; "
+    "with weights alone close to Kish's (Σw)²/Σw²).",
+    "value": "The headline measure, higher is better (unit: see unit); weighted by the survey weight where answers "
+    "carry one.",
     "unit": "What one unit of value is (NPS points, % of answers, stars, % of scale, net %).",
     "ci_low": "Lower end of the 95% interval, on the value's scale and inside it.",
     "ci_high": "Upper end of the 95% interval, on the value's scale and inside it.",

@@ -17,7 +17,7 @@ from cx_pipeline.storage import ParquetStore
 GRAINS = ("day", "week", "month", "all")
 AGGREGATES_DATASET = "scored/cx_metrics"
 BASIS_DATASET = "_state/cx_metrics_basis"
-BASIS_VERSION = "2"  # 2: sentiment per touchpoint from mentions
+BASIS_VERSION = "3"  # 2: sentiment per touchpoint from mentions; 3: respondents and weights
 _BASIS_COLUMNS = (
     "event_id",
     "content_hash",
@@ -35,6 +35,9 @@ _BASIS_COLUMNS = (
     "higher_is_better",
     "sentiment",
     "sentiment_label",
+    "record_id",
+    "customer_key",
+    "weight",
 )
 
 

@@ -90,7 +90,8 @@ AGGREGATE_SCHEMA: dict[str, pl.DataType] = {
     "measure": pl.String(),  # what `value` is, see the module docstring
     "n": pl.Int64(),  # answered events (sentiment: scored texts, one per record and touchpoint)
     "n_respondents": pl.Int64(),  # distinct customers (customer_key, else the response/review) behind the n answers
-    "design_effect": pl.Float64(),  # Var(clustered) / Var(independent answers); 1 when each respondent answers once
+    "design_effect": pl.Float64(),  # Var(clustered, weighted) / Var(independent answers); 1 for plain answers
+    "n_effective": pl.Float64(),  # n / design_effect: the sample size the interval is computed on
     "value": pl.Float64(),  # headline measure, higher is better
     "unit": pl.String(),  # what one unit of `value` is (NPS points, percent, stars, ...)
     "ci_low": pl.Float64(),
@@ -191,6 +192,7 @@ def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
         *keep,
         x=pl.col("score_raw"),
         x_norm=pl.col("score_norm"),
+        w=pl.col("weight").cast(pl.Float64).fill_null(1.0) if "weight" in cols else pl.lit(1.0),
         hit=pl.when(metric == "nps").then(nps_cls == 1)
         .when(metric == "csat").then(top2_box_expr())
         .when(metric == "ces").then(ces_easy_expr(config.ces_easy_norm)),
@@ -217,6 +219,7 @@ def _measure_rows(lf: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
             metric=pl.lit("sentiment"),
             x="x",
             x_norm=pl.lit(None, dtype=pl.Float64),
+            w=pl.lit(1.0),  # texts count once each: survey weights apply to the scored answers
             hit=pl.col("_cls") == 1,
             miss=pl.col("_cls") == -1,
             top=pl.lit(None, dtype=pl.Boolean),
@@ -258,13 +261,15 @@ def answer_value_expr() -> pl.Expr:
     )
 
 
-def _cluster_se(n: pl.Expr) -> pl.Expr:
-    """Cluster-robust SE of the mean answer: sqrt(n_c/(n_c − 1) · Σ_c t_c² / n²), t_c = s_c − m_c·ȳ, expanded as
-    Σ t_c² = Σ s_c² − 2ȳ Σ s_c m_c + ȳ² Σ m_c² (one pass over respondents). Null below two respondents."""
+def _cluster_se() -> pl.Expr:
+    """Cluster-robust (linearized) SE of the weighted mean answer: sqrt(n_c/(n_c − 1) · Σ_c t_c²) / W with
+    t_c = s_c − m_c·ȳ, s_c = Σ w·y and m_c = Σ w over respondent c's answers, W = Σ w; expanded as
+    Σ t_c² = Σ s_c² − 2ȳ Σ s_c m_c + ȳ² Σ m_c² (one pass over respondents). Without weights W = n and this is
+    the plain clustered formula. Null below two respondents."""
     nc = pl.col("n_respondents").cast(pl.Float64)
     ybar = pl.col("ybar")
     sum_t2 = (pl.col("ss") - 2 * ybar * pl.col("sm") + ybar**2 * pl.col("mm")).clip(lower_bound=0.0)
-    return pl.when(nc > 1).then((nc / (nc - 1) * sum_t2 / n.cast(pl.Float64) ** 2).sqrt())
+    return pl.when(nc > 1).then((nc / (nc - 1) * sum_t2).sqrt() / pl.col("wsum"))
 
 
 def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
@@ -272,22 +277,28 @@ def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
     n_answers, metric = pl.col("n"), pl.col("metric")
     three_way = metric.is_in(["nps", "sentiment"])
     share = metric.is_in(["csat", "ces"])
+    weighted = pl.col("weighted")
+    # weighted shares and means where any answer carries a survey weight; otherwise the plain counts
+    hits_w = pl.when(weighted).then(pl.col("p_hit") * n_answers).otherwise(pl.col("hits"))
+    miss_w = pl.when(weighted).then(pl.col("p_miss") * n_answers).otherwise(pl.col("misses"))
+    star_mean = pl.when(weighted).then(pl.col("ybar")).otherwise(pl.col("mean_all"))
+    norm_mean = pl.when(weighted).then(pl.col("ybar") / 100.0).otherwise(pl.col("mean_norm"))
     mean_se = mean_se_expr(pl.col("std"), n_answers)
     norm_se = mean_se_expr(pl.col("std_norm"), n_answers)
     iid_se = (
-        pl.when(three_way).then(nps_se_expr(pl.col("hits"), pl.col("misses"), n_answers))
-        .when(share).then(100.0 * share_se_expr(pl.col("hits"), n_answers))
+        pl.when(three_way).then(nps_se_expr(hits_w, miss_w, n_answers))
+        .when(share).then(100.0 * share_se_expr(hits_w, n_answers))
         .when(metric == "star_rating").then(mean_se)
         .when(metric == "rating").then(100.0 * norm_se)
     )
-    # Clustering matters only where some respondent gave several answers in the cell; there the SE is the
-    # cluster-robust one and the design effect shrinks the n the intervals use (effective n = n / deff).
-    clustered = pl.col("n_respondents") < n_answers
-    deff = pl.when(clustered & (iid_se > 0)).then((_cluster_se(n_answers) / iid_se) ** 2).otherwise(1.0)
+    # Where some respondent gave several answers in the cell, or answers carry weights, the SE is the
+    # linearized cluster-robust one and the design effect shrinks the n the intervals use (n_eff = n / deff).
+    clustered = (pl.col("n_respondents") < n_answers) | weighted
+    deff = pl.when(clustered & (iid_se > 0)).then((_cluster_se() / iid_se) ** 2).otherwise(1.0)
     grouped = grouped.with_columns(_deff=deff.clip(lower_bound=1.0))
     n_eff = n_answers.cast(pl.Float64) / pl.col("_deff")
     scaled = n_eff / n_answers.cast(pl.Float64)
-    n, hits, miss = n_eff, pl.col("hits") * scaled, pl.col("misses") * scaled
+    n, hits, miss = n_eff, hits_w * scaled, miss_w * scaled
     w_lo, w_hi = wilson_expr(hits, n, z)
     a_lo, a_hi = nps_adjusted_wald_expr(hits, miss, n, z)
     mean_se = mean_se * pl.col("_deff").sqrt()
@@ -296,8 +307,8 @@ def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
     value = (
         pl.when(three_way).then(nps_value_expr(hits, miss, n))
         .when(share).then(100.0 * hits / n)
-        .when(metric == "star_rating").then(pl.col("mean_all"))
-        .when(metric == "rating").then(100.0 * pl.col("mean_norm"))
+        .when(metric == "star_rating").then(star_mean)
+        .when(metric == "rating").then(100.0 * norm_mean)
     )
     se = (
         pl.when(three_way).then(nps_se_expr(hits, miss, n))
@@ -308,14 +319,14 @@ def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
     ci_low = (
         pl.when(three_way).then(a_lo)
         .when(share).then(100.0 * w_lo)
-        .when(metric == "star_rating").then(pl.col("mean_all") - z * mean_se)
-        .when(metric == "rating").then(100.0 * (pl.col("mean_norm") - z * norm_se))
+        .when(metric == "star_rating").then(star_mean - z * mean_se)
+        .when(metric == "rating").then(100.0 * (norm_mean - z * norm_se))
     )
     ci_high = (
         pl.when(three_way).then(a_hi)
         .when(share).then(100.0 * w_hi)
-        .when(metric == "star_rating").then(pl.col("mean_all") + z * mean_se)
-        .when(metric == "rating").then(100.0 * (pl.col("mean_norm") + z * norm_se))
+        .when(metric == "star_rating").then(star_mean + z * mean_se)
+        .when(metric == "rating").then(100.0 * (norm_mean + z * norm_se))
     )
     # intervals stay on their scale: NPS and net sentiment within ±100, stars within the scale, % within 0–100
     floor = (pl.when(three_way).then(-100.0).when(metric == "star_rating").then(pl.col("lo"))
@@ -330,6 +341,7 @@ def _finish(grouped: pl.LazyFrame, config: ScoringConfig) -> pl.LazyFrame:
         n=n_answers.cast(pl.Int64),
         n_respondents=pl.col("n_respondents"),
         design_effect=pl.col("_deff"),
+        n_effective=n_eff,
         value=value,
         unit=metric.replace_strict(UNITS, default=None, return_dtype=pl.String),
         ci_low=pl.max_horizontal(ci_low, floor),
@@ -401,7 +413,7 @@ def metric_aggregates(
     # cluster-robust variance needs, per cell, each respondent's sum of answers s_c and count m_c (module doc)
     clusters = (
         rolled.group_by([*GROUP_KEYS, "respondent"])
-        .agg(_s=pl.col("_y").sum(), _m=pl.len().cast(pl.Float64))
+        .agg(_s=(pl.col("w") * pl.col("_y")).sum(), _m=pl.col("w").sum())
         .group_by(list(GROUP_KEYS))
         .agg(n_respondents=pl.len().cast(pl.Int64), ss=(pl.col("_s") ** 2).sum(),
              sm=(pl.col("_s") * pl.col("_m")).sum(), mm=(pl.col("_m") ** 2).sum())
@@ -411,7 +423,11 @@ def metric_aggregates(
         n=pl.len().cast(pl.Int64),
         lo=pl.col("lo").min(),
         hi=pl.col("hi").max(),
-        ybar=pl.col("_y").mean(),
+        wsum=pl.col("w").sum(),
+        weighted=(pl.col("w") != 1.0).any(),
+        ybar=(pl.col("w") * pl.col("_y")).sum() / pl.col("w").sum(),
+        p_hit=(pl.col("w") * pl.col("hit").cast(pl.Float64)).sum() / pl.col("w").sum(),
+        p_miss=(pl.col("w") * pl.col("miss").cast(pl.Float64)).sum() / pl.col("w").sum(),
         hits=pl.col("hit").sum().cast(pl.Int64),
         misses=pl.col("miss").sum().cast(pl.Int64),
         tops=pl.col("top").sum().cast(pl.Int64),
@@ -432,7 +448,8 @@ def metric_aggregates(
 
 #: columns whose change moves an event's contribution to an aggregate
 _DIFF_COLUMNS = ("event_id", "content_hash", "is_removed", "brand", "touchpoint", "metric", "source",
-                 "occurred_at", "published_at", "score_raw", "score_norm", "sentiment", "sentiment_label")
+                 "occurred_at", "published_at", "score_raw", "score_norm", "sentiment", "sentiment_label",
+                 "customer_key", "weight")
 
 
 def changed_period_keys(

@@ -40,6 +40,7 @@ MEASURE_SCHEMA: dict[str, pl.DataType] = {
     "country": pl.String(),
     "location": pl.String(),
     "customer_ref": pl.String(),
+    "weight": pl.Float64(),  # survey weight of the response (a mapped weight column); null = 1
 }
 
 

@@ -70,6 +70,8 @@ class SurveyLayout:
     email_column: str | None = None
     external_ref_column: str | None = None
     language_column: str | None = None
+    #: survey weight per response (design or post-stratification weight); answers count by it in cx_metrics
+    weight_column: str | None = None
     #: stable namespace for row-position ids (e.g. a hash of the header = the survey's identity)
     namespace: str = ""
     #: ids are globally unique (Qualtrics R_…, SurveyMonkey respondent ids): use them bare
@@ -241,6 +243,7 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         pl.lit(None, pl.String).alias("country"),
         pl.lit(None, pl.String).alias("location"),
         pl.col("customer_ref"),
+        pl.col("weight"),
     )
     del allm
     out = out.cast(MEASURE_SCHEMA)  # type: ignore[arg-type]
@@ -334,6 +337,17 @@ def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) ->
         cols.append(lang.replace_strict(_LANG, default=None, return_dtype=pl.String).alias("language"))
     else:
         cols.append(pl.lit(None, pl.String).alias("language"))
+    if layout.weight_column:
+        raw = data[layout.weight_column].str.strip_chars().replace("", None)
+        weight = raw.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+        bad = (raw.is_not_null() & (weight.is_null() | (weight <= 0))).fill_null(False)
+        if bad.any():
+            warnings.append(f"{int(bad.sum())} response(s) with a weight in {layout.label(layout.weight_column)!r} "
+                            f"that is not a positive number (e.g. {raw.filter(bad)[0]!r}): counted with weight 1")
+        data = data.with_columns(__weight=pl.when(bad).then(None).otherwise(weight))
+        cols.append(pl.col("__weight").alias("weight"))
+    else:
+        cols.append(pl.lit(None, pl.Float64).alias("weight"))
     return data.select(cols)
 
 

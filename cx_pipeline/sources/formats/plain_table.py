@@ -84,6 +84,8 @@ class TableMapping:
     month_first: bool = False
     comment_columns: tuple[str, ...] = ()
     ignore_columns: tuple[str, ...] = ()
+    #: a column of survey weights per response (never a question)
+    weight_column: str | None = None
     questions: dict[str, Any] = field(default_factory=dict)
     header_row: int = 1
 
@@ -160,7 +162,8 @@ class PlainTableFormat(SourceFormat):
             if m.comment_columns
             else [f"c{i}" for i, h in enumerate(lower) if h in COMMENT_NAMES]
         )
-        skip = {id_col, cust_col, date_col, *(find(c, (), "ignored") for c in m.ignore_columns)}
+        weight_col = find(m.weight_column, (), "weight") if m.weight_column else None
+        skip = {id_col, cust_col, date_col, weight_col, *(find(c, (), "ignored") for c in m.ignore_columns)}
         q_idx = [i for i, h in enumerate(header) if h and f"c{i}" not in skip]
         keys, key_warn = unique_keys([header[i] for i in q_idx])
         warnings.extend(key_warn)
@@ -188,6 +191,7 @@ class PlainTableFormat(SourceFormat):
             date_tz_note=None if m.date_timezone or date_col is None else "dates carry no time zone: assumed UTC",
             email_column=email_col,
             external_ref_column=ext_col,
+            weight_column=weight_col,
             namespace=header_namespace(header),
             ids_global=False,
             warnings=warnings,
