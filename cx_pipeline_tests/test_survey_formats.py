@@ -459,3 +459,22 @@ def test_a_mapped_weight_column_travels_to_the_events_and_weights_the_metrics(ke
     assert row["design_effect"] == pytest.approx(1.544444, abs=1e-5)
     assert row["n_effective"] == pytest.approx(2.589928, abs=1e-5)
     assert (row["n"], row["n_respondents"]) == (4, 4)
+
+
+def test_any_vendor_format_takes_a_weight_column_from_the_question_config() -> None:
+    """metric: weight in the question map (the inbox's question_map) works for Qualtrics and every survey format."""
+    from cx_pipeline.sources.formats.qualtrics import QualtricsFormat
+    from cx_pipeline.surveys.question_registry import QuestionConfig
+
+    data = (b'StartDate,EndDate,ResponseId,Q1,W\n'
+            b'Start Date,End Date,Response ID,How likely are you to recommend us to a friend?,Weight\n'
+            b'"{""ImportId"":""startDate""}","{""ImportId"":""endDate""}","{""ImportId"":""_recordId""}",'
+            b'"{""ImportId"":""QID1""}","{""ImportId"":""QID2""}"\n'
+            b'2025-03-01 10:00:00,2025-03-01 10:05:00,R_a1,10,1.5\n'
+            b'2025-03-02 10:00:00,2025-03-02 10:05:00,R_a2,3,0.5\n'
+            b'2025-03-03 10:00:00,2025-03-03 10:05:00,R_a3,9,2\n')
+    weighted = QualtricsFormat(QuestionConfig.from_mapping({"W": "weight"})).parse(data, location="q.csv")
+    assert weighted.measures["measure_key"].to_list() == ["Q1"] * 3  # the weight is not a question
+    assert weighted.measures["weight"].to_list() == [1.5, 0.5, 2.0]
+    plain = QualtricsFormat().parse(data, location="q.csv")
+    assert plain.measures["weight"].null_count() == 3

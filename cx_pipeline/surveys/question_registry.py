@@ -35,7 +35,8 @@ import yaml
 
 from cx_pipeline.contract.taxonomy import check_touchpoint
 
-QUESTION_METRICS = ("nps", "csat", "ces", "rating", "comment", "other")
+#: "weight" marks a column of survey weights: not a question, it weights the response's answers in cx_metrics
+QUESTION_METRICS = ("nps", "csat", "ces", "rating", "comment", "other", "weight")
 
 _RECOMMEND = re.compile(r"recommend|anbefal|rekommender|weiterempfehl|(?:^|[^a-z])nps(?:[^a-z]|$)|likelihood", re.I)
 _SATISFACTION = re.compile(r"satisf|tilfreds|fornøyd|fornoyd|nöjd|nojd|zufrieden|(?:^|[^a-z])csat(?:[^a-z]|$)", re.I)
@@ -568,6 +569,9 @@ def apply_config(spec: QuestionSpec, settings: Mapping[str, Any]) -> QuestionSpe
     metric = str(settings["metric"])
     if metric == "other":
         return replace(spec, metric="other", origin="config", reason="ignored by config")
+    if metric == "weight":
+        return replace(spec, metric="weight", scale_min=None, scale_max=None, higher_is_better=None,
+                       origin="config", reason="survey weight of the response (config)")
     scale = settings.get("scale")
     smin, smax = (float(scale[0]), float(scale[1])) if scale else (spec.scale_min, spec.scale_max)
     if metric == "nps" and not scale:

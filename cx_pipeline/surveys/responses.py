@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -126,6 +126,13 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     data = layout.data
     n = data.height
     specs = infer_questions(data, layout.questions, config)
+    weights = [s for s in specs if s.metric == "weight"]
+    if weights:  # a weight column mapped in the question config (any vendor format): not a question
+        if len(weights) > 1:
+            warnings.append(f"{len(weights)} columns mapped as weight ({', '.join(s.key for s in weights)}): "
+                            f"the first, {weights[0].key!r}, is used")
+        layout = replace(layout, weight_column=weights[0].column)
+        specs = [s for s in specs if s.metric != "weight"]
     mapped = [s for s in specs if s.mapped]
     facts = dict(layout.facts)
     facts.update(
