@@ -405,34 +405,33 @@ def _with_impact_intervals(out: pl.DataFrame, records: pl.DataFrame, mentioned: 
     """Percentile 95% bootstrap intervals of each impact: records resampled with replacement (multinomial
     counts), score(all) and score(without the touchpoint's records) recomputed per resample."""
     rng = np.random.default_rng(cfg.seed)
-    lows: dict[tuple[object, ...], float] = {}
-    highs: dict[tuple[object, ...], float] = {}
     keys = ["brand", "grain", "period", "outcome_metric"]
-    flags = mentioned.with_columns(_m=pl.lit(1.0))
+    intervals: list[dict[str, object]] = []
     for key, grp in records.group_by(keys, maintain_order=True):
         a = grp["a"].to_numpy().astype(float)
         n = len(a)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=cfg.bootstrap).astype(np.float64)  # B × n
         total = counts @ a / n
-        wanted = out.filter(pl.all_horizontal([pl.col(k) == v for k, v in zip(keys, key, strict=True)]))
-        for tp in wanted["touchpoint"].to_list():
-            m = (grp.select("brand", "record_id")
-                 .join(flags.filter(pl.col("tp") == tp), on=["brand", "record_id"], how="left")["_m"]
-                 .fill_null(0.0).to_numpy())
-            rest = counts @ (1.0 - m)
+        wanted = out.join(pl.DataFrame([key], schema=keys, orient="row"), on=keys, how="semi")["touchpoint"]
+        # one 0/1 column per wanted touchpoint: does the record mention it
+        flags = (grp.select("brand", "record_id")
+                 .join(mentioned.filter(pl.col("tp").is_in(wanted.implode())).with_columns(_m=pl.lit(1.0))
+                       .pivot(on="tp", index=["brand", "record_id"], values="_m"),
+                       on=["brand", "record_id"], how="left"))
+        for tp in wanted.to_list():
+            m = flags[tp].fill_null(0.0).to_numpy() if tp in flags.columns else np.zeros(n)
             with np.errstate(invalid="ignore", divide="ignore"):
-                impact = total - (counts @ (a * (1.0 - m))) / rest
+                impact = total - (counts @ (a * (1.0 - m))) / (counts @ (1.0 - m))
             impact = impact[np.isfinite(impact)]
             if impact.size:
-                lows[(*key, tp)] = float(np.percentile(impact, 2.5))
-                highs[(*key, tp)] = float(np.percentile(impact, 97.5))
-    ident = [*keys, "touchpoint"]
-    return out.with_columns(
-        ci_low=pl.struct(ident).map_elements(lambda r: lows.get(tuple(r[k] for k in ident)),
-                                             return_dtype=pl.Float64),
-        ci_high=pl.struct(ident).map_elements(lambda r: highs.get(tuple(r[k] for k in ident)),
-                                              return_dtype=pl.Float64),
-    )
+                intervals.append({**dict(zip(keys, key, strict=True)), "touchpoint": tp,
+                                  "ci_low": float(np.percentile(impact, 2.5)),
+                                  "ci_high": float(np.percentile(impact, 97.5))})
+    schema = {**{k: out.schema[k] for k in keys}, "touchpoint": pl.String, "ci_low": pl.Float64,
+              "ci_high": pl.Float64}
+    found = pl.DataFrame(intervals, schema=schema)
+    return out.drop("ci_low", "ci_high", strict=False).join(found, on=[*keys, "touchpoint"], how="left",
+                                                            nulls_equal=True)
 
 
 def key_drivers(

@@ -1,6 +1,7 @@
 """Scored group: text scores per event, CX metrics with confidence intervals, drivers, peaks/potholes, alerts."""
 
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 from dagster import (
@@ -67,6 +68,12 @@ ALERTS_UNIQUE = ("brand", "touchpoint", "source", "metric", "grain", "period")
 ALERT_TESTS_UNIQUE = ALERTS_UNIQUE
 
 DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
+
+
+def _zones(sources: SourcesFile) -> dict[str, Any]:
+    """The sources file's reporting time zones, as the keyword arguments every period-cutting config takes."""
+    reporting = sources.load().reporting
+    return {"time_zone": reporting.time_zone, "brand_time_zones": reporting.brand_time_zones}
 
 
 class TextScoringConfig(Config):
@@ -168,10 +175,8 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
 )
 def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, touchpoint_mentions: pl.LazyFrame,
                data_store: DataStore, sources: SourcesFile):
-    zones = sources.load().reporting
     aggregates, recomputed, full = aggregates_incrementally(
-        data_store.store(), scored_events, touchpoint_mentions,
-        ScoringConfig(time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones))
+        data_store.store(), scored_events, touchpoint_mentions, ScoringConfig(**_zones(sources)))
     overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
     yield Output(
         aggregates,
@@ -197,9 +202,7 @@ def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, touc
 )
 def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame,
                       touchpoint_mentions: pl.LazyFrame, sources: SourcesFile):
-    zones = sources.load().reporting
-    drivers = key_drivers(scored_events, mentions=touchpoint_mentions,
-                          config=DriverConfig(time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones))
+    drivers = key_drivers(scored_events, mentions=touchpoint_mentions, config=DriverConfig(**_zones(sources)))
     latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
     yield Output(
         drivers,
@@ -224,9 +227,7 @@ def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFram
 )
 def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame,
                        touchpoint_mentions: pl.LazyFrame, sources: SourcesFile):
-    zones = sources.load().reporting
-    table = peaks_potholes(scored_events, mentions=touchpoint_mentions,
-                           config=PeakConfig(time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones))
+    table = peaks_potholes(scored_events, mentions=touchpoint_mentions, config=PeakConfig(**_zones(sources)))
     overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
     examples = overall.select(
         "brand",
@@ -351,8 +352,7 @@ def cx_alerts(context: AssetExecutionContext, alert_tests: pl.DataFrame):
     "median / p90 / mean hours to reply, per brand × source × month and overall.",
 )
 def reply_latency_table(context: AssetExecutionContext, scored_events: pl.LazyFrame, sources: SourcesFile):
-    zones = sources.load().reporting
-    table = reply_latency(scored_events, time_zone=zones.time_zone, brand_time_zones=zones.brand_time_zones)
+    table = reply_latency(scored_events, **_zones(sources))
     yield Output(
         table,
         metadata=frame_metadata(

@@ -66,6 +66,25 @@ _FLAT = {"keep_nulls": False, "empty_as_null": False}  # list.explode: a flat li
 ClauseScorer = Callable[[pl.DataFrame], pl.DataFrame]
 
 
+def _in_taxonomy_order(touchpoints: pl.Expr) -> pl.Expr:
+    """A list of touchpoints sorted in taxonomy order (unknown names last)."""
+    order = {tp: i for i, tp in enumerate(taxonomy_touchpoints())}
+    return touchpoints.list.eval(
+        pl.element().sort_by(pl.element().replace_strict(order, default=len(order), return_dtype=pl.Int32)))
+
+
+def mention_carriers(events: pl.DataFrame) -> pl.DataFrame:
+    """The event columns a mention carries, by row index: built once per scoring pass, joined per batch.
+
+    Callers outside the pipeline (a bare text + language frame) may lack event columns: those stay null.
+    """
+    carried = ("event_id", "record_id", "source", "brand", "published_at", "occurred_at", "customer_key")
+    return events.select(
+        _rep_row=pl.int_range(pl.len(), dtype=pl.UInt32),
+        **{c: pl.col(c) if c in events.columns else pl.lit(None, dtype=MENTION_SCHEMA[c]) for c in carried},
+    )
+
+
 def text_units(events: pl.DataFrame, *, text_col: str = "text", title_col: str | None = "title") -> pl.DataFrame:
     """One row per distinct text of a record (``unit``), with the events that carry it and a representative event.
 
@@ -112,7 +131,6 @@ def clauses_of(units: pl.DataFrame, extra_term_files: Iterable[str | Path] = ())
     assert isinstance(tagged, pl.DataFrame)
     tagged = tagged.with_columns(has_tp=pl.col("text_touchpoints").list.len().fill_null(0) > 0)
     tagged = number_clauses(tagged, id_col="unit")
-    order = {tp: i for i, tp in enumerate(taxonomy_touchpoints())}
     return (
         tagged.lazy()
         .sort("unit", "fragment_no")
@@ -124,8 +142,7 @@ def clauses_of(units: pl.DataFrame, extra_term_files: Iterable[str | Path] = ())
             touchpoints=pl.col("text_touchpoints").list.explode(**_FLAT).unique(maintain_order=True),
             evidence=pl.col("touchpoint_evidence").list.explode(**_FLAT).unique(maintain_order=True),
         )
-        .with_columns(touchpoints=pl.col("touchpoints").list.eval(
-            pl.element().sort_by(pl.element().replace_strict(order, default=len(order), return_dtype=pl.Int32))))
+        .with_columns(touchpoints=_in_taxonomy_order(pl.col("touchpoints")))
         .collect()
     )
 
@@ -164,27 +181,21 @@ def unit_sentiment(clauses: pl.DataFrame) -> pl.DataFrame:
     """Per text unit: sentiment, label, touchpoints and evidence, computed from its scored clauses."""
     scored = clauses.lazy().filter(pl.col("sentiment").is_not_null())
     sent = _weighted(["unit"], scored).select("unit", "sentiment", "sentiment_label")
-    order = {tp: i for i, tp in enumerate(taxonomy_touchpoints())}
     tags = clauses.lazy().group_by("unit").agg(
         text_touchpoints=pl.col("touchpoints").list.explode(**_FLAT).unique(maintain_order=True),
         touchpoint_evidence=pl.col("evidence").list.explode(**_FLAT).unique(maintain_order=True),
         sentiment_method=pl.col("sentiment_method").drop_nulls().first(),
-        clause_count=pl.len().cast(pl.UInt32),
-    ).with_columns(text_touchpoints=pl.col("text_touchpoints").list.eval(
-        pl.element().sort_by(pl.element().replace_strict(order, default=len(order), return_dtype=pl.Int32))))
+    ).with_columns(text_touchpoints=_in_taxonomy_order(pl.col("text_touchpoints")))
     return tags.join(sent, on="unit", how="left").collect()
 
 
 def build_mentions(
-    clauses: pl.DataFrame, units: pl.DataFrame, events: pl.DataFrame, *, text_method_version: str | None,
+    clauses: pl.DataFrame, units: pl.DataFrame, carriers: pl.DataFrame, *, text_method_version: str | None,
 ) -> pl.DataFrame:
-    """MENTION_SCHEMA rows: one per event × touchpoint the text talks about (see the module docstring)."""
-    # callers outside the pipeline (a bare text + language frame) may lack event columns: those stay null
-    carried = ("event_id", "record_id", "source", "brand", "published_at", "occurred_at", "customer_key")
-    rep = events.select(
-        _rep_row=pl.int_range(pl.len(), dtype=pl.UInt32),
-        **{c: pl.col(c) if c in events.columns else pl.lit(None, dtype=MENTION_SCHEMA[c]) for c in carried},
-    )
+    """MENTION_SCHEMA rows: one per event × touchpoint the text talks about (see the module docstring).
+
+    ``carriers`` is ``mention_carriers(events)`` of the whole pass.
+    """
     scored = clauses.lazy().filter(pl.col("sentiment").is_not_null())
     named = (
         scored.filter(pl.col("touchpoints").list.len() > 0)
@@ -219,7 +230,7 @@ def build_mentions(
         .join(evidence, on=["unit", "touchpoint"], how="left")
         .with_columns(evidence=pl.col("evidence").fill_null(pl.lit([], dtype=pl.List(pl.String))))
         .join(units.lazy().select("unit", "rep_row"), on="unit", how="left")
-        .join(rep.lazy(), left_on="rep_row", right_on="_rep_row", how="left")
+        .join(carriers.lazy(), left_on="rep_row", right_on="_rep_row", how="left")
         .with_columns(clause=redact_expr(pl.col("clause")), clause_count=pl.col("_n"),
                       text_method_version=pl.lit(text_method_version, dtype=pl.String))
         .sort("unit", "touchpoint")

@@ -17,7 +17,14 @@ import polars as pl
 from cx_pipeline.scoring.text.classifier import linear_method, score_sentiment_linear
 from cx_pipeline.scoring.text.clauses import clause_rules
 from cx_pipeline.scoring.text.language import LANGUAGE_COLUMNS, fill_language
-from cx_pipeline.scoring.text.mentions import ClauseScorer, build_mentions, clauses_of, text_units, unit_sentiment
+from cx_pipeline.scoring.text.mentions import (
+    ClauseScorer,
+    build_mentions,
+    clauses_of,
+    mention_carriers,
+    text_units,
+    unit_sentiment,
+)
 from cx_pipeline.scoring.text.resources import SUPPORTED_LANGUAGES, sentiment_rules, touchpoint_terms
 from cx_pipeline.scoring.text.sentiment import SENTIMENT_COLUMNS, _lang_norm_expr, score_sentiment
 from cx_pipeline.scoring.text.touchpoints import TOUCHPOINT_COLUMNS, touchpoint_terms_version
@@ -123,6 +130,7 @@ def score_text_and_mentions(
                      "sentiment_method": pl.String}
     unscored = {"sentiment": pl.lit(None, pl.Float64), "sentiment_label": pl.lit(None, pl.String),
                 "sentiment_method": pl.lit(None, pl.String)}
+    carriers = mention_carriers(df)
     unit_parts: list[pl.DataFrame] = []
     mention_parts: list[pl.DataFrame] = []
     # Bounded memory: the clauses of one batch of texts exist at a time; only per-text results and mentions
@@ -137,12 +145,12 @@ def score_text_and_mentions(
             .with_columns(**unscored).select(list(clause_schema)),
         ], how="vertical_relaxed")
         unit_parts.append(unit_sentiment(scored_clauses))
-        mention_parts.append(build_mentions(scored_clauses, batch, df, text_method_version=version))
+        mention_parts.append(build_mentions(scored_clauses, batch, carriers, text_method_version=version))
         del clauses, supported, scored_clauses
     per_unit = pl.concat(unit_parts, how="vertical_relaxed") if unit_parts else unit_sentiment(
         pl.DataFrame(schema=clause_schema))
     mentions = pl.concat(mention_parts, how="vertical_relaxed") if mention_parts else build_mentions(
-        pl.DataFrame(schema=clause_schema), units, df, text_method_version=version)
+        pl.DataFrame(schema=clause_schema), units, carriers, text_method_version=version)
     by_row = (
         units.lazy().select("unit", "lang", row="rows").explode("row")
         .join(per_unit.lazy(), on="unit", how="left")
