@@ -119,7 +119,7 @@ def _normalize_timed(result: Any, path: Path, t0: float, t1: float) -> dict[str,
 
 
 def run_ours(path: Path) -> dict[str, float]:
-    from cx_pipeline.sources.formats.qualtrics import QualtricsFormat
+    from cx_pipeline.sources.surveys.qualtrics import QualtricsFormat
 
     t0 = time.perf_counter()
     data = path.read_bytes()

@@ -19,7 +19,7 @@ from cx_pipeline.fetch import (
     review_fingerprints,
     with_forced_query,
 )
-from cx_pipeline.sources.formats.trustpilot import TrustpilotFormat
+from cx_pipeline.sources.reviews.trustpilot import TrustpilotFormat
 from cx_pipeline_tests.fault_server import Fault, FaultServer, make_reviews, render_page
 from cx_pipeline_tests.test_http_client import INTERVAL, fast_config
 

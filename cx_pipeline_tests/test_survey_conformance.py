@@ -13,11 +13,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cx_pipeline.sources.formats.plain_table import PlainTableFormat
-from cx_pipeline.sources.formats.qualtrics import QualtricsFormat
-from cx_pipeline.sources.formats.surveymonkey import SurveyMonkeyFormat
 from cx_pipeline.sources.registry import detect_format
-from cx_pipeline.surveys.question_registry import QuestionConfig
+from cx_pipeline.sources.surveys.plain_table import PlainTableFormat
+from cx_pipeline.sources.surveys.qualtrics import QualtricsFormat
+from cx_pipeline.sources.surveys.question_registry import QuestionConfig
+from cx_pipeline.sources.surveys.surveymonkey import SurveyMonkeyFormat
 
 pytestmark = pytest.mark.conformance
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

@@ -10,18 +10,23 @@ import polars as pl
 import pytest
 
 from cx_pipeline.contract import contract_violations
+from cx_pipeline.fetch.inbox_local import archive_file, list_inbox, quarantine_file
 from cx_pipeline.normalize import NormalizeContext, to_events
 from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseError
-from cx_pipeline.sources.formats.google_forms import GoogleFormsFormat
-from cx_pipeline.sources.formats.plain_table import PlainTableFormat, TableMapping
-from cx_pipeline.sources.formats.qualtrics import QualtricsFormat
-from cx_pipeline.sources.formats.surveymonkey import SurveyMonkeyFormat
-from cx_pipeline.sources.formats.typeform import TypeformFormat
 from cx_pipeline.sources.registry import detect_format
-from cx_pipeline.surveys.dates import parse_dates
-from cx_pipeline.surveys.drop_folder import archive_file, list_inbox, quarantine_file
-from cx_pipeline.surveys.question_registry import QuestionConfig, QuestionSpec, infer_touchpoint, mapping_template
-from cx_pipeline.surveys.tabular import decode_bytes, read_table, sniff_delimiter
+from cx_pipeline.sources.surveys.dates import parse_dates
+from cx_pipeline.sources.surveys.google_forms import GoogleFormsFormat
+from cx_pipeline.sources.surveys.plain_table import PlainTableFormat, TableMapping
+from cx_pipeline.sources.surveys.qualtrics import QualtricsFormat
+from cx_pipeline.sources.surveys.question_registry import (
+    QuestionConfig,
+    QuestionSpec,
+    infer_touchpoint,
+    mapping_template,
+)
+from cx_pipeline.sources.surveys.surveymonkey import SurveyMonkeyFormat
+from cx_pipeline.sources.surveys.tabular import decode_bytes, read_table, sniff_delimiter
+from cx_pipeline.sources.surveys.typeform import TypeformFormat
 
 SAMPLES = Path(__file__).resolve().parents[1] / "cx_pipeline" / "sample_data" / "surveys"
 T0 = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
@@ -463,8 +468,8 @@ def test_a_mapped_weight_column_travels_to_the_events_and_weights_the_metrics(ke
 
 def test_any_vendor_format_takes_a_weight_column_from_the_question_config() -> None:
     """metric: weight in the question map (the inbox's question_map) works for Qualtrics and every survey format."""
-    from cx_pipeline.sources.formats.qualtrics import QualtricsFormat
-    from cx_pipeline.surveys.question_registry import QuestionConfig
+    from cx_pipeline.sources.surveys.qualtrics import QualtricsFormat
+    from cx_pipeline.sources.surveys.question_registry import QuestionConfig
 
     data = (b'StartDate,EndDate,ResponseId,Q1,W\n'
             b'Start Date,End Date,Response ID,How likely are you to recommend us to a friend?,Weight\n'

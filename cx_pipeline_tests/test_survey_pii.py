@@ -11,7 +11,7 @@ import pytest
 
 from cx_pipeline.normalize import NormalizeContext, to_events
 from cx_pipeline.sources.registry import detect_format
-from cx_pipeline.surveys.tabular import read_table
+from cx_pipeline.sources.surveys.tabular import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "cx_pipeline" / "sample_data" / "surveys"

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cx_pipeline.sources.base import ParseError
-from cx_pipeline.sources.formats.google_forms import GoogleFormsFormat
-from cx_pipeline.sources.formats.plain_table import PlainTableFormat
-from cx_pipeline.sources.formats.qualtrics import QualtricsFormat
-from cx_pipeline.sources.formats.surveymonkey import SurveyMonkeyFormat
-from cx_pipeline.sources.formats.typeform import TypeformFormat
+from cx_pipeline.sources.surveys.google_forms import GoogleFormsFormat
+from cx_pipeline.sources.surveys.plain_table import PlainTableFormat
+from cx_pipeline.sources.surveys.qualtrics import QualtricsFormat
+from cx_pipeline.sources.surveys.surveymonkey import SurveyMonkeyFormat
+from cx_pipeline.sources.surveys.typeform import TypeformFormat
 
 SAMPLES = Path(__file__).resolve().parents[1] / "cx_pipeline" / "sample_data" / "surveys"
 FORMATS = [QualtricsFormat(), SurveyMonkeyFormat(), TypeformFormat(), GoogleFormsFormat(), PlainTableFormat()]

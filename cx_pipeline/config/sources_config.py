@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from cx_pipeline.contract.taxonomy import touchpoints
-from cx_pipeline.sources.formats.plain_table import TableMapping
-from cx_pipeline.surveys.question_registry import QuestionConfig
+from cx_pipeline.sources.surveys.plain_table import TableMapping
+from cx_pipeline.sources.surveys.question_registry import QuestionConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")

@@ -13,8 +13,8 @@ from cx_pipeline.contract import empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.normalize import NormalizeContext, to_events
 from cx_pipeline.sources import ParseError, ParseResult, SourceFormat, detect_format, get_format
+from cx_pipeline.sources.surveys.question_registry import QuestionConfig
 from cx_pipeline.storage import RawArchive
-from cx_pipeline.surveys.question_registry import QuestionConfig
 
 
 @dataclass

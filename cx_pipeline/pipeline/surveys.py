@@ -13,10 +13,11 @@ import polars as pl
 
 from cx_pipeline.config import SourcesConfig, SurveyInbox
 from cx_pipeline.contract.identity import CustomerKeyer
+from cx_pipeline.fetch import inbox_local as drop_folder
+from cx_pipeline.fetch import inbox_remote as remote_inbox
 from cx_pipeline.pipeline.parse_files import FileOutcome, parse_bytes
-from cx_pipeline.sources.formats.plain_table import PlainTableFormat, TableMapping
+from cx_pipeline.sources.surveys.plain_table import PlainTableFormat, TableMapping
 from cx_pipeline.storage import RawArchive, StoreError
-from cx_pipeline.surveys import drop_folder, remote_inbox
 
 PROCESSED_DIR = "processed"
 QUARANTINE_DIR = "quarantine"

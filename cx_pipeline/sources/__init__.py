@@ -1,4 +1,4 @@
-"""Source formats: one module per format under ``formats/``, all behind ``base.SourceFormat``."""
+"""Source formats: one module per format under ``reviews/`` and ``surveys/``, all behind ``base.SourceFormat``."""
 
 from cx_pipeline.sources.base import MEASURE_SCHEMA, PageInfo, ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.registry import all_formats, detect_format, get_format

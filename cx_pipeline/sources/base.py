@@ -3,7 +3,7 @@
 A format turns the bytes of one raw page or file into a long frame of *measures* (one row per
 measurement, ``MEASURE_SCHEMA``) plus page-level facts. It never sees brands, secrets or storage:
 ``cx_pipeline.normalize`` turns measures into contract events. Adding a source is adding one module
-under ``cx_pipeline/sources/formats/`` that defines a ``SourceFormat`` subclass.
+under ``cx_pipeline/sources/reviews/`` or ``cx_pipeline/sources/surveys/`` that defines a ``SourceFormat`` subclass.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Finds every format module under ``formats/`` so adding a source needs no edit here."""
+"""Finds every format module under ``reviews/`` and ``surveys/`` so adding a source needs no edit here."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import importlib
 import pkgutil
 from functools import lru_cache
 
-from cx_pipeline.sources import formats as _formats_pkg
+from cx_pipeline.sources import reviews as _reviews_pkg
+from cx_pipeline.sources import surveys as _surveys_pkg
 from cx_pipeline.sources.base import SourceFormat
 
 
 @lru_cache(maxsize=1)
 def all_formats() -> dict[str, SourceFormat]:
     found: dict[str, SourceFormat] = {}
-    for mod in pkgutil.iter_modules(_formats_pkg.__path__):
-        module = importlib.import_module(f"{_formats_pkg.__name__}.{mod.name}")
+    modules = [
+        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+        for pkg in (_reviews_pkg, _surveys_pkg)
+        for mod in pkgutil.iter_modules(pkg.__path__)
+    ]
+    for module in modules:
         for obj in vars(module).values():
             if (
                 isinstance(obj, type)

@@ -15,9 +15,9 @@ import re
 from typing import ClassVar
 
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
-from cx_pipeline.surveys.question_registry import QuestionColumn, QuestionConfig
-from cx_pipeline.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
-from cx_pipeline.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
+from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
+from cx_pipeline.sources.surveys.tabular import RawTable, read_table
 
 _META = {
     "startdate",

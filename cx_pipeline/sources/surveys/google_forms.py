@@ -12,9 +12,9 @@ import re
 import polars as pl
 
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
-from cx_pipeline.surveys.question_registry import QuestionColumn, QuestionConfig
-from cx_pipeline.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
-from cx_pipeline.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
+from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
+from cx_pipeline.sources.surveys.tabular import RawTable, read_table
 
 TIMESTAMP_HEADERS = (
     "timestamp",

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
-from cx_pipeline.surveys.question_registry import QuestionColumn, QuestionConfig
-from cx_pipeline.surveys.responses import SurveyLayout, build_result, header_namespace
-from cx_pipeline.surveys.tabular import read_table, strip_html
+from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
+from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace
+from cx_pipeline.sources.surveys.tabular import read_table, strip_html
 
 _META = {
     "#",

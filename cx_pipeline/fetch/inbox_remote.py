@@ -1,6 +1,6 @@
 """The survey inbox on object storage (any fsspec URL: s3://, gs://, az://, memory://, …).
 
-Same rules as the local ``drop_folder``: files are identified by SHA-256, archived to ``processed/`` by
+Same rules as the local inbox (``inbox_local``): files are identified by SHA-256, archived to ``processed/`` by
 copying and verifying the copy before the original is removed, and unreadable files are moved to
 ``quarantine/`` next to a reason file. Object stores have no rename, so "move" is copy-verify-delete.
 """
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import fsspec
 
+from cx_pipeline.fetch.inbox_local import SURVEY_SUFFIXES, is_waiting_survey_file
 from cx_pipeline.sources.base import ParseError
-from cx_pipeline.surveys.drop_folder import SURVEY_SUFFIXES, is_waiting_survey_file
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cx_pipeline.sources.base import ParseResult, SourceFormat
-from cx_pipeline.sources.formats._schema_org_common import (
+from cx_pipeline.sources.reviews._schema_org_common import (
     LD_AGGREGATE_TYPE,
     LD_REVIEW_TYPE,
     MICRODATA_AGGREGATE,

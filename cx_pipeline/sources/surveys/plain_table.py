@@ -15,9 +15,9 @@ from typing import Any
 import polars as pl
 
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
-from cx_pipeline.surveys.question_registry import QuestionColumn, QuestionConfig
-from cx_pipeline.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
-from cx_pipeline.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
+from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
+from cx_pipeline.sources.surveys.tabular import RawTable, read_table
 
 ID_NAMES = ("response id", "response_id", "responseid", "respondent id", "respondent_id", "id", "svar id", "svar-id")
 CUSTOMER_NAMES = (
@@ -73,7 +73,7 @@ SCORE_HINT = re.compile(r"(?:^|[^a-z])(?:nps|score|rating|csat|ces|stars|karakte
 class TableMapping:
     """Explicit column names for a plain table; anything left None is found by common names.
 
-    ``questions`` is a question-registry config (see ``cx_pipeline.surveys.question_registry``), e.g.
+    ``questions`` is a question-registry config (see ``cx_pipeline.sources.surveys.question_registry``), e.g.
     ``{"Score": {"metric": "nps"}}`` for a Delighted export whose score column is just 'Score'.
     """
 

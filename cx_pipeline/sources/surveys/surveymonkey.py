@@ -9,9 +9,9 @@ that normalize hashes. Excel re-saves turn respondent ids into '1.14628E+11' (wa
 from __future__ import annotations
 
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
-from cx_pipeline.surveys.question_registry import QuestionColumn, QuestionConfig
-from cx_pipeline.surveys.responses import SurveyLayout, build_result, header_namespace
-from cx_pipeline.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
+from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace
+from cx_pipeline.sources.surveys.tabular import RawTable, read_table
 
 _META = {
     "respondent id",

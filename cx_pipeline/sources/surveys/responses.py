@@ -16,8 +16,8 @@ from typing import Any
 import polars as pl
 
 from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseError, ParseResult
-from cx_pipeline.surveys.dates import parse_dates
-from cx_pipeline.surveys.question_registry import (
+from cx_pipeline.sources.surveys.dates import parse_dates
+from cx_pipeline.sources.surveys.question_registry import (
     QuestionColumn,
     QuestionConfig,
     QuestionSpec,

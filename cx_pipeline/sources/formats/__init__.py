@@ -1,1 +1,0 @@
-"""Source format modules, discovered by ``cx_pipeline.sources.registry``."""
