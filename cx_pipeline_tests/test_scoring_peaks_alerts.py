@@ -76,6 +76,16 @@ def test_peak_and_pothole_rates_by_hand() -> None:
     assert o["uses_sentiment"] is True
 
 
+def test_peak_units_count_respondents_once() -> None:
+    """One customer's three delivery answers are three units but one respondent: n says answers, n_respondents
+    says people, so nobody reads three complaints from one person as three customers."""
+    rows = [ev(r, "csat", 1, touchpoint="delivery", customer_key="cust-1", sentiment=-0.8, text=LOST)
+            for r in ("r1", "r2", "r3")]
+    rows += [ev("r4", "csat", 5, touchpoint="delivery", sentiment=0.9, text=EARLY)]  # no key: its own respondent
+    d = peaks_potholes(frame(rows), periods=("all",)).filter(touchpoint="delivery").row(0, named=True)
+    assert (d["n"], d["n_respondents"], d["potholes"], d["peaks"]) == (4, 2, 3, 1)
+
+
 def test_peaks_without_sentiment_fall_back_to_top_box() -> None:
     events = frame([ev("a", "csat", 5, touchpoint="delivery"), ev("b", "csat", 2, touchpoint="delivery"),
                     ev("c", "csat", 3, touchpoint="delivery")])

@@ -68,6 +68,7 @@ PEAK_DOCS: dict[str, str] = {
     "period_start": "First day of the period; null for all.",
     "touchpoint": "Touchpoint.",
     "n": "Units: records × touchpoint (a score there, or its mentions in text).",
+    "n_respondents": "Distinct respondents behind the units (customer_key, else the review or response).",
     "peaks": "Units with a top-box score and strongly positive language (text-only units: the language alone).",
     "potholes": "Units with a bottom score (score_norm ≤ 0.25) or strongly negative language about the touchpoint.",
     "peak_rate": "peaks / n (0..1).",

@@ -39,6 +39,7 @@ PEAK_SCHEMA: dict[str, pl.DataType] = {
     "period_start": pl.Date(),
     "touchpoint": pl.String(),
     "n": pl.Int64(),  # record × touchpoint units
+    "n_respondents": pl.Int64(),  # distinct customers (customer_key, else the review/response) behind the units
     "peaks": pl.Int64(),
     "potholes": pl.Int64(),
     "peak_rate": pl.Float64(),  # 0..1
@@ -110,6 +111,8 @@ def _events(events: pl.LazyFrame | pl.DataFrame, cfg: PeakConfig) -> pl.LazyFram
         extra["sentiment"] = pl.lit(None, dtype=pl.Float64)
     if "text" not in cols:
         extra["text"] = pl.lit(None, dtype=pl.String)
+    if "customer_key" not in cols:
+        extra["customer_key"] = pl.lit(None, dtype=pl.String)
     return lf.with_columns(_ts=time_base_expr(cols), **extra)
 
 
@@ -119,9 +122,12 @@ def _mention_units(mentions: pl.LazyFrame | pl.DataFrame, own_schema: pl.Schema)
     names = m.collect_schema().names()
     if not {"record_id", "touchpoint", "sentiment", "clause"} <= set(names):  # nothing stored yet
         return pl.LazyFrame(schema=own_schema)
+    respondent = pl.coalesce(pl.col("customer_key"), pl.col("record_id")) if "customer_key" in names \
+        else pl.col("record_id")
     return m.select("brand", "record_id", "touchpoint", _ts=time_base_expr(m.collect_schema().names()),
                     score_norm=pl.lit(None, dtype=pl.Float64), sentiment=pl.col("sentiment").cast(pl.Float64),
-                    text=pl.col("clause")).select([pl.col(c).cast(t) for c, t in own_schema.items()])
+                    text=pl.col("clause"), respondent=respondent,
+                    ).select([pl.col(c).cast(t) for c, t in own_schema.items()])
 
 
 def _units(lf: pl.LazyFrame, mentions: pl.LazyFrame | pl.DataFrame | None = None) -> pl.LazyFrame:
@@ -129,7 +135,10 @@ def _units(lf: pl.LazyFrame, mentions: pl.LazyFrame | pl.DataFrame | None = None
     whole_text = pl.col("sentiment").cast(pl.Float64)
     if mentions is not None:  # the whole text speaks for the overall unit only; touchpoints get their clauses
         whole_text = pl.when(pl.col("touchpoint") == "overall").then(whole_text)
-    own = lf.select("brand", "record_id", "touchpoint", "_ts", "score_norm", sentiment=whole_text, text="text")
+    # one respondent = one customer where the source links them (keyed hash), else one review or response
+    respondent = pl.coalesce(pl.col("customer_key"), pl.col("record_id"))
+    own = lf.select("brand", "record_id", "touchpoint", "_ts", "score_norm", sentiment=whole_text, text="text",
+                    respondent=respondent)
     parts = [own]
     if mentions is not None:
         parts.append(_mention_units(mentions, own.collect_schema()))
@@ -138,7 +147,7 @@ def _units(lf: pl.LazyFrame, mentions: pl.LazyFrame | pl.DataFrame | None = None
             lf.filter(pl.col("text").is_not_null() | pl.col("sentiment").is_not_null())
             .select("brand", "record_id", "_ts", "text_touchpoints",
                     score_norm=pl.lit(None, dtype=pl.Float64), sentiment=pl.col("sentiment").cast(pl.Float64),
-                    text="text")
+                    text="text", respondent=respondent)
             .explode("text_touchpoints")
             .drop_nulls("text_touchpoints")
             .rename({"text_touchpoints": "touchpoint"})
@@ -149,6 +158,7 @@ def _units(lf: pl.LazyFrame, mentions: pl.LazyFrame | pl.DataFrame | None = None
         .group_by("brand", "record_id", "touchpoint")
         .agg(
             _ts=pl.col("_ts").min(),
+            respondent=pl.col("respondent").drop_nulls().first(),
             score_norm=pl.col("score_norm").mean(),
             sentiment=pl.col("sentiment").mean(),
             text=pl.col("text").drop_nulls().first(),
@@ -207,6 +217,7 @@ def peaks_potholes(
         .agg(
             period_start=pl.col("period_start").first(),
             n=pl.len().cast(pl.Int64),
+            n_respondents=pl.col("respondent").n_unique().cast(pl.Int64),
             peaks=pl.col("peak").sum().cast(pl.Int64),  # unsigned bool sums would wrap in peaks − potholes
             potholes=pl.col("pothole").sum().cast(pl.Int64),
             peak_examples=_examples("peak", cfg),
