@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from cx_pipeline.contract import EVENT_POLARS_SCHEMA, conform, empty_events
+from cx_pipeline.contract import EVENT_POLARS_SCHEMA, EVENT_SCHEMA, conform, empty_events
 from cx_pipeline.normalize import latest_versions
+from cx_pipeline.pipeline import month_layout
+from cx_pipeline.storage import ParquetStore
 
 COMPLETE_CRAWL = "last_page"
 
@@ -56,3 +60,186 @@ def build_touchpoint_events(parts: list[pl.LazyFrame | None], pages: pl.LazyFram
         return empty_events()
     latest = latest_versions(pl.concat(frames, how="vertical"))
     return conform(mark_removed_reviews(latest, pages).collect())
+
+
+# ------------------------------------------------------------------------------- incremental, by month
+
+EVENTS_DATASET = "events/touchpoint_events"
+BATCH_DATASETS = ("events/review_events", "events/survey_events")
+PAGES_DATASET = "raw/review_pages"
+INDEX_DATASET = "_state/touchpoint_events_index"
+BATCHES_STATE = "_state/touchpoint_events_batches"
+CRAWLS_STATE = "_state/touchpoint_events_complete_crawls"
+BATCHES_PER_CHUNK = 60
+_VERSION = ["updated_at", "ingested_at", "content_hash"]
+INDEX_SCHEMA = {"event_id": pl.String(), "updated_at": pl.Datetime("us", "UTC"),
+                "ingested_at": pl.Datetime("us", "UTC"), "content_hash": pl.String(), "is_removed": pl.Boolean(),
+                "crawl_source": pl.String()}
+
+
+@dataclass(frozen=True)
+class EventsUpdate:
+    """What one build of the analyst table did: which months it rewrote and from how many batch files."""
+
+    months_written: dict[str, int]
+    batches_read: int
+    events_in: int
+    full: bool
+    reason: str
+
+
+def _batch_listing(store: ParquetStore) -> pl.DataFrame:
+    rows = [(path, stamp) for ds in BATCH_DATASETS for path, stamp in store.list_files(ds).items()]
+    return pl.DataFrame(rows, schema={"path": pl.String(), "fingerprint": pl.String()}, orient="row")
+
+
+def _read_batches(store: ParquetStore, paths: list[str]) -> pl.DataFrame:
+    lf = store.scan_files(paths, schema=EVENT_SCHEMA)
+    if lf is None:
+        return empty_events()
+    return conform(latest_versions(lf).collect())
+
+
+def _pages_of(store: ParquetStore, paths: list[str]) -> pl.DataFrame | None:
+    """The crawl pages of the review batches among ``paths`` (same day partition), for removals."""
+    days = sorted({p.split("day=", 1)[1].split("/", 1)[0] for p in paths if "/review_events/day=" in p})
+    if not days:
+        return None
+    lf = store.scan(PAGES_DATASET, [{"day": d} for d in days])
+    if lf is None:
+        return None
+    cols = lf.collect_schema().names()
+    if not {"source_id", "raw_key", "stop_reason", "crawl_started_at"} <= set(cols):
+        return None
+    return lf.select("source_id", "raw_key", "stop_reason", "crawl_started_at").collect()
+
+
+def _index(store: ParquetStore, months: list[str] | None = None) -> pl.LazyFrame:
+    """The event index (where each stored event lives, its version and crawl source), lazily: callers filter it
+    to the events they need, so a daily merge never holds the history's index in memory."""
+    if months is None:
+        lf = store.scan(INDEX_DATASET)
+    else:
+        stored = set(month_layout.stored_months(store, INDEX_DATASET))
+        wanted = [m for m in months if m in stored]
+        lf = store.scan(INDEX_DATASET, [{"month": m} for m in wanted]) if wanted else None
+    schema = {**INDEX_SCHEMA, "month": pl.String()}
+    if lf is None:
+        return pl.LazyFrame(schema=schema)
+    return lf.select(*INDEX_SCHEMA, "month").cast(schema)
+
+
+def _merge_chunk(store: ParquetStore, paths: list[str], crawls: pl.DataFrame) -> tuple[dict[str, int], int,
+                                                                                          pl.DataFrame]:
+    """Merge the events of some batch files into the stored months; returns (months written, events read,
+    the updated last-complete-crawl table)."""
+    new = _read_batches(store, paths)
+    pages = _pages_of(store, paths)
+    month_of = month_layout.month_expr(new.columns)
+    new = new.with_columns(_month=month_of)
+    crawl_source = pl.lit(None, dtype=pl.String)
+    if pages is not None and pages.height:
+        page_source = pages.select("raw_key", "source_id").unique(subset="raw_key", keep="first")
+        new = new.with_columns(_raw_key=_raw_key(pl.col("raw_ref"))).join(
+            page_source.rename({"source_id": "_crawl_source"}), left_on="_raw_key", right_on="raw_key",
+            how="left").drop("_raw_key")
+        crawl_source = pl.col("_crawl_source")
+        done = (pages.filter(pl.col("stop_reason") == COMPLETE_CRAWL).group_by("source_id")
+                .agg(pl.col("crawl_started_at").max().alias("last_complete")))
+        crawls = (pl.concat([crawls, done]).group_by("source_id").agg(pl.col("last_complete").max()))
+    new = new.with_columns(_crawl_source=crawl_source)
+    # where is each incoming event stored today, and which version wins (the full build's rule: the last by
+    # update time, ingestion time, content hash; a tie goes to the incoming copy, e.g. a re-parsed page)
+    index = _index(store)
+    old = index.join(new.lazy().select("event_id"), on="event_id", how="semi").collect()
+    candidates = pl.concat([
+        old.select("event_id", *_VERSION, _origin=pl.lit(0)),
+        new.select("event_id", *_VERSION, _origin=pl.lit(1)),
+    ]).sort(["event_id", *_VERSION, "_origin"], nulls_last=False)
+    won = candidates.group_by("event_id").last().filter(pl.col("_origin") == 1).select("event_id")
+    winners = new.join(won, on="event_id", how="semi")
+    # a winner keeps the crawl source it had when this batch's pages do not name one
+    winners = winners.join(old.select("event_id", _old_source="crawl_source", _old_month="month"), on="event_id",
+                           how="left").with_columns(_crawl_source=pl.coalesce("_crawl_source", "_old_source"))
+    moved_from = set(winners.filter(pl.col("_old_month").is_not_null() & (pl.col("_old_month") != pl.col("_month")))
+                     ["_old_month"].to_list())
+    touched = set(winners["_month"].to_list()) | moved_from
+    # removals: a complete crawl newer than an event's last sighting removes it (and a later sighting restores)
+    previous_crawls = store.read(CRAWLS_STATE)
+    advanced = crawls if previous_crawls is None else crawls.join(
+        previous_crawls, on=["source_id", "last_complete"], how="anti")
+    if advanced.height:
+        stale = (index.join(advanced.lazy(), left_on="crawl_source", right_on="source_id", how="inner")
+                 .filter((pl.col("ingested_at") < pl.col("last_complete")) & ~pl.col("is_removed"))
+                 .join(won.lazy(), on="event_id", how="anti").select("month").unique().collect())
+        touched |= set(stale["month"].to_list())
+    written: dict[str, int] = {}
+    if touched:
+        months = sorted(touched)
+        stored = month_layout.read_months(store, EVENTS_DATASET, months, schema=EVENT_SCHEMA)
+        stored_index = _index(store, months).collect()
+        rows = empty_events() if stored is None else stored
+        rows = rows.join(stored_index.select("event_id", _crawl_source="crawl_source"), on="event_id", how="left")
+        rows = rows.join(won, on="event_id", how="anti")
+        merged = pl.concat([rows, winners.select(rows.columns)], how="vertical_relaxed")
+        merged = merged.join(crawls, left_on="_crawl_source", right_on="source_id", how="left").with_columns(
+            is_removed=pl.when(pl.col("last_complete").is_not_null())
+            .then(pl.col("ingested_at") < pl.col("last_complete")).otherwise(pl.col("is_removed")))
+        merged = merged.drop("last_complete")
+        events = conform(merged)
+        written = month_layout.write_months(store, EVENTS_DATASET, events, months, schema=EVENT_SCHEMA)
+        idx = merged.with_columns(month=month_layout.month_expr(merged.columns)).select(
+            *[c for c in INDEX_SCHEMA if c != "crawl_source"], "month", crawl_source="_crawl_source")
+        for m in months:
+            part = idx.filter(pl.col("month") == m)
+            if part.height:
+                store.write_partition(INDEX_DATASET, part, {"month": m})
+            else:
+                store.delete_partition(INDEX_DATASET, {"month": m})
+    store.write_partition(CRAWLS_STATE, crawls)
+    return written, new.height, crawls
+
+
+def update_touchpoint_events(store: ParquetStore, *, full: bool = False,
+                             batches_per_chunk: int = BATCHES_PER_CHUNK) -> EventsUpdate:
+    """Bring ``events/touchpoint_events`` up to date with the batch datasets, touching only the months that
+    the new or changed batch files reach.
+
+    Equal to :func:`build_touchpoint_events` over every batch (tested): each event once in its latest version,
+    removed reviews marked. A batch file that disappeared, a missing state or ``full`` rebuilds from scratch —
+    by the same merge, ``batches_per_chunk`` files at a time, so a backfill's memory is bounded by a chunk and
+    the months it touches, not by the history.
+    """
+    listing = _batch_listing(store)
+    seen = store.read(BATCHES_STATE)
+    reason = "new or changed batch files merged into their months"
+    if full:
+        reason = "full rebuild requested"
+    elif seen is None or not month_layout.stored_months(store, INDEX_DATASET):
+        full, reason = True, "nothing stored yet"
+    elif seen.join(listing, on="path", how="anti").height:
+        full, reason = True, "a batch file was removed since the last build"
+    if full:
+        for m in month_layout.stored_months(store, EVENTS_DATASET):
+            store.delete_partition(EVENTS_DATASET, {"month": m})
+        for m in month_layout.stored_months(store, INDEX_DATASET):
+            store.delete_partition(INDEX_DATASET, {"month": m})
+        month_layout.reset_manifest(store, EVENTS_DATASET, {})
+        store.write_partition(CRAWLS_STATE, pl.DataFrame(schema={"source_id": pl.String(),
+                                                                 "last_complete": pl.Datetime("us", "UTC")}))
+        todo = listing
+    else:
+        assert seen is not None
+        todo = listing.join(seen, on=["path", "fingerprint"], how="anti")
+    paths = sorted(todo["path"].to_list())
+    crawls = store.read(CRAWLS_STATE)
+    if crawls is None:
+        crawls = pl.DataFrame(schema={"source_id": pl.String(), "last_complete": pl.Datetime("us", "UTC")})
+    written: dict[str, int] = {}
+    events_in = 0
+    for i in range(0, len(paths), batches_per_chunk):
+        got, n, crawls = _merge_chunk(store, paths[i:i + batches_per_chunk], crawls)
+        written.update(got)
+        events_in += n
+    store.write_partition(BATCHES_STATE, listing)  # last: a crash before this re-merges (idempotent), never skips
+    return EventsUpdate(written, len(paths), events_in, full, reason)

@@ -74,15 +74,20 @@ class ParquetStore:
         partition: Mapping[str, str] | None = None,
         *,
         schema: pa.Schema | None = None,
+        row_group_size: int | None = None,
     ) -> str:
-        """Replace one partition (or the whole unpartitioned dataset) with ``table``; returns its URL."""
+        """Replace one partition (or the whole unpartitioned dataset) with ``table``; returns its URL.
+
+        ``row_group_size``: rows per row group, so readers can skip groups by their min/max statistics when
+        the table is sorted (time-sorted month partitions).
+        """
         if isinstance(table, pl.DataFrame):
             table = table.to_arrow()
         if schema is not None:
             table = table.select(schema.names).cast(schema)
         rel = "/".join(p for p in (dataset, _partition_dir(partition)) if p)
         buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd")
+        pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
         self._replace_dir(rel, {PART_FILE: buf.getvalue()})
         return self.url(rel, PART_FILE)
 
@@ -113,6 +118,30 @@ class ParquetStore:
                 files[f"{folder}/{PART_FILE}"] = buf.getvalue()
         self._replace_dir(dataset, files)
         return [self.url(dataset, name) for name in files]
+
+    def delete_partition(self, dataset: str, partition: Mapping[str, str]) -> None:
+        """Remove one partition (a month that no longer holds any event); absent is fine."""
+        target = self.path(dataset, _partition_dir(partition))
+        if self.fs.exists(target):
+            self.fs.rm(target, recursive=True)
+
+    def list_files(self, dataset: str) -> dict[str, str]:
+        """Every Parquet file of a dataset with a change fingerprint (size and ETag or mtime), from one listing.
+
+        Why: deciding which batch partitions changed since the last build must not cost a request per
+        partition on an object store; one recursive listing returns all of it.
+        """
+        base = self.path(dataset)
+        if not self.fs.exists(base):
+            return {}
+        found = self.fs.find(base, detail=True)
+        out = {}
+        for path, info in found.items():
+            if not path.endswith(".parquet"):
+                continue
+            stamp = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
+            out[path] = f"{info.get('size')}:{stamp}"
+        return out
 
     def _replace_dir(self, rel: str, files: Mapping[str, bytes]) -> None:
         target = self.path(rel)
@@ -182,7 +211,10 @@ class ParquetStore:
         With ``schema``, files written before a column was added (an older contract version) read
         with that column null instead of failing the scan.
         """
-        files = self.parquet_files(dataset, partitions)
+        return self.scan_files(self.parquet_files(dataset, partitions), schema=schema)
+
+    def scan_files(self, files: list[str], *, schema: pa.Schema | None = None) -> pl.LazyFrame | None:
+        """Lazy frame over some Parquet files of the store (paths as ``parquet_files``/``list_files`` give them)."""
         if not files:
             return None
         if self.is_local or self._protocol() in _POLARS_NATIVE:
