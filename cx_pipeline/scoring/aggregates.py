@@ -404,8 +404,72 @@ def metric_aggregates(
     """Aggregates (schema :data:`AGGREGATE_SCHEMA`) of contract events, optionally with ``sentiment`` /
     ``sentiment_label`` columns. ``only_periods`` (brand, grain, period) limits the work to those periods."""
     cfg = config or ScoringConfig()
+    grains = [g for g in periods if g != ALL]
+    if ALL in periods:  # the whole history is summed from its months (see month_cells)
+        if only_periods is not None:
+            raise ValueError("the all grain is computed from month cells; ask for it without only_periods")
+        cells = _grouped(events, sorted({*grains, "month"}), cfg, None)
+        parts = [cells.filter(pl.col("grain").is_in(grains)), _all_from_cells(cells.filter(grain="month"))]
+        grouped = pl.concat(parts, how="diagonal_relaxed")
+    else:
+        grouped = _grouped(events, grains, cfg, only_periods)
+    out = _finish(grouped, cfg).collect()
+    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()]).sort(
+        "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
+    )
+
+
+#: per-cell sums that add up across months (the all grain is their sum; see month_cells)
+_ADDITIVE = ("n", "wsum", "wy", "w_hit", "w_miss", "hits", "misses", "tops", "x_sum", "x_sq", "x_cnt", "xn_sum",
+             "xn_sq", "xn_cnt", "n_respondents", "ss", "sm", "mm")
+
+
+def month_cells(events: pl.LazyFrame | pl.DataFrame, config: ScoringConfig | None = None,
+                only_periods: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The month-grain cells (sufficient statistics per brand × touchpoint × source × metric × month) from which
+    :func:`aggregates_from_cells` computes the whole-history rows. Stored by the incremental build so that a
+    daily run sums a few thousand cells instead of re-reading the history."""
+    cfg = config or ScoringConfig()
+    return _grouped(events, ["month"], cfg, only_periods).collect()
+
+
+def aggregates_from_cells(cells: pl.DataFrame, config: ScoringConfig | None = None) -> pl.DataFrame:
+    """Whole-history (grain ``all``) aggregates from month cells; equal to a direct computation except that a
+    respondent's answers in different months are separate clusters (module docstring)."""
+    cfg = config or ScoringConfig()
+    if not cells.height:
+        return empty_aggregates()
+    out = _finish(_all_from_cells(cells.lazy()), cfg).collect()
+    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()])
+
+
+def _all_from_cells(cells: pl.LazyFrame) -> pl.LazyFrame:
+    keys = ["brand", "touchpoint", "source", "metric"]
+    x_cnt, xn_cnt = pl.col("x_cnt"), pl.col("xn_cnt")
+    return (
+        cells.group_by(keys)
+        .agg(*[pl.col(c).sum() for c in _ADDITIVE], lo=pl.col("lo").min(), hi=pl.col("hi").max(),
+             weighted=pl.col("weighted").any(), scale_keys=pl.col("scale_keys").explode().unique())
+        .with_columns(
+            grain=pl.lit(ALL), period=pl.lit(ALL), period_start=pl.lit(None, dtype=pl.Date),
+            ybar=pl.col("wy") / pl.col("wsum"), p_hit=pl.col("w_hit") / pl.col("wsum"),
+            p_miss=pl.col("w_miss") / pl.col("wsum"), total=pl.col("x_sum"),
+            mean_all=pl.when(x_cnt > 0).then(pl.col("x_sum") / x_cnt),
+            std=pl.when(x_cnt > 1).then(((pl.col("x_sq") - pl.col("x_sum") ** 2 / x_cnt) / (x_cnt - 1))
+                                        .clip(lower_bound=0.0).sqrt()),
+            mean_norm=pl.when(xn_cnt > 0).then(pl.col("xn_sum") / xn_cnt),
+            std_norm=pl.when(xn_cnt > 1).then(((pl.col("xn_sq") - pl.col("xn_sum") ** 2 / xn_cnt) / (xn_cnt - 1))
+                                              .clip(lower_bound=0.0).sqrt()),
+            n_scales=pl.col("scale_keys").list.len(),
+        )
+    )
+
+
+def _grouped(events: pl.LazyFrame | pl.DataFrame, grains: Sequence[str], cfg: ScoringConfig,
+             only_periods: pl.DataFrame | None) -> pl.LazyFrame:
+    """Per cell (GROUP_KEYS) the statistics ``_finish`` needs, plus the additive sums of :data:`_ADDITIVE`."""
     lf = _prepared(events, cfg)
-    rows = with_periods(_measure_rows(lf, cfg), periods, time_zone=cfg.time_zone,
+    rows = with_periods(_measure_rows(lf, cfg), grains, time_zone=cfg.time_zone,
                         brand_time_zones=cfg.brand_time_zones)
     if only_periods is not None:
         rows = rows.join(only_periods.lazy().select(PERIOD_KEYS).unique(), on=list(PERIOD_KEYS), how="semi")
@@ -437,11 +501,18 @@ def metric_aggregates(
         mean_norm=pl.col("x_norm").mean(),
         std_norm=pl.col("x_norm").std(),
         n_scales=pl.col("scale_key").n_unique(),
-    ).join(clusters, on=list(GROUP_KEYS), how="left", nulls_equal=True)
-    out = _finish(grouped, cfg).collect()
-    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()]).sort(
-        "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
+        scale_keys=pl.col("scale_key").unique(),
+        wy=(pl.col("w") * pl.col("_y")).sum(),
+        w_hit=(pl.col("w") * pl.col("hit").cast(pl.Float64)).sum(),
+        w_miss=(pl.col("w") * pl.col("miss").cast(pl.Float64)).sum(),
+        x_sum=pl.col("x").sum(),
+        x_sq=(pl.col("x") ** 2).sum(),
+        x_cnt=pl.col("x").count().cast(pl.Int64),
+        xn_sum=pl.col("x_norm").sum(),
+        xn_sq=(pl.col("x_norm") ** 2).sum(),
+        xn_cnt=pl.col("x_norm").count().cast(pl.Int64),
     )
+    return grouped.join(clusters, on=list(GROUP_KEYS), how="left", nulls_equal=True)
 
 
 # ------------------------------------------------------------------------------------ incremental update
@@ -498,8 +569,15 @@ def recompute_periods(
     ``events`` (the full, current event table); every other row is kept untouched."""
     if keys.height == 0:
         return previous
-    grains = keys["grain"].unique().to_list()
-    fresh = metric_aggregates(events, periods=grains, config=config, only_periods=keys)
+    dated = keys.filter(pl.col("grain") != ALL)
+    parts = []
+    if dated.height:
+        parts.append(metric_aggregates(events, periods=dated["grain"].unique().to_list(), config=config,
+                                       only_periods=dated))
+    if dated.height < keys.height:  # whole-history rows of the touched brands
+        brands = keys.filter(pl.col("grain") == ALL)["brand"].unique().to_list()
+        parts.append(metric_aggregates(events, periods=(ALL,), config=config).filter(pl.col("brand").is_in(brands)))
+    fresh = pl.concat(parts, how="vertical")
     kept = previous.join(keys.select(PERIOD_KEYS), on=list(PERIOD_KEYS), how="anti")
     return pl.concat([kept.select(list(AGGREGATE_SCHEMA)).cast(AGGREGATE_SCHEMA), fresh], how="vertical").sort(
         "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
