@@ -1,4 +1,5 @@
-"""Incremental metrics at the storage level: the second run recomputes nothing, an edit only its periods."""
+"""Incremental metrics at the storage level: the second run recomputes nothing, an edit only its periods, and a
+multi-month history with edits, moves and removals equals a full recompute."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from cx_pipeline.normalize import NormalizeContext, to_events
-from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
+from cx_pipeline.pipeline import month_layout
+from cx_pipeline.pipeline.scoring_state import SCORED_DATASET, aggregates_incrementally
 from cx_pipeline.scoring import metric_aggregates
+from cx_pipeline.scoring.metrics import ScoringConfig
 from cx_pipeline.sources.base import ParseResult, measures_frame
 from cx_pipeline.storage import ParquetStore
 
@@ -40,18 +43,67 @@ def _events(keyer, nps_of_first: float) -> pl.DataFrame:
     return to_events(ParseResult("qualtrics", "q@t", measures_frame(rows), 40), ctx, source_kind="survey")
 
 
+def _store_months(store: ParquetStore, events: pl.DataFrame) -> None:
+    months = events.select(month_layout.month_expr(events.columns)).to_series().unique().to_list()
+    gone = set(month_layout.stored_months(store, SCORED_DATASET)) - set(months)
+    month_layout.write_months(store, SCORED_DATASET, events, [*months, *gone])
+
+
 def test_second_run_recomputes_nothing_and_an_edit_only_its_periods(tmp_path, keyer) -> None:
     store = ParquetStore(str(tmp_path))
-    first, keys, full = aggregates_incrementally(store, _events(keyer, 0.0))
+    _store_months(store, _events(keyer, 0.0))
+    first, keys, full = aggregates_incrementally(store)
     assert full and keys.height > 0
-    again, keys, full = aggregates_incrementally(store, _events(keyer, 0.0))
+    again, keys, full = aggregates_incrementally(store)
     assert not full and keys.height == 0
     assert again.equals(first)
     edited = _events(keyer, 10.0)  # R_0 (day 1) changes from detractor to promoter
-    updated, keys, full = aggregates_incrementally(store, edited)
+    _store_months(store, edited)
+    updated, keys, full = aggregates_incrementally(store)
     assert not full
-    assert sorted(keys["period"].to_list()) == ["2026-11", "2026-11-01", "2026-W44", "all"]
+    # the month was rewritten: its periods (both days) and the whole-history rows are recomputed, nothing else
+    assert sorted(keys["period"].unique().to_list()) == ["2026-11", "2026-11-01", "2026-11-02", "2026-W44", "2026-W45",
+                                                         "all"]
     full_recompute = metric_aggregates(edited, periods=("day", "week", "month", "all"))
     assert_frame_equal(updated.sort(KEYS), full_recompute.sort(KEYS), check_exact=False, rel_tol=1e-9)
     day2 = updated.filter((pl.col("period") == "2026-11-02") & (pl.col("source") == "all"))
     assert day2.equals(first.filter((pl.col("period") == "2026-11-02") & (pl.col("source") == "all")))
+
+
+def _history(keyer, edits: bool) -> pl.DataFrame:
+    """Four months of NPS and CSAT answers around month ends (local Oslo time differs from UTC there)."""
+    rows = []
+    for i in range(400):
+        month, day, hour = 1 + i % 4, 1 + (i * 7) % 28, (i * 5) % 24
+        if i % 10 == 0:  # the last evening of a month: already the next month in Oslo
+            day, hour = 28 if month == 2 else 30, 23
+        when = datetime(2026, month, day, hour, 30, tzinfo=UTC)
+        if edits and i == 7:
+            when = datetime(2026, 4, 2, 9, tzinfo=UTC)  # edited: the experience date moves to April
+        score = float(i % 11) if not (edits and i % 50 == 3) else 10.0
+        for key, metric, hi in (("Q1", "nps", 10.0), ("Q2", "csat", 5.0)):
+            rows.append({"native_id": f"R_{i}", "position": f"row={i}", "measure_key": key, "metric": metric,
+                         "touchpoint": "overall" if metric == "nps" else "delivery",
+                         "score_raw": min(score, hi) if metric == "csat" else score,
+                         "scale_min": 0.0 if metric == "nps" else 1.0, "scale_max": hi, "higher_is_better": True,
+                         "published_at": when, "customer_ref": f"cust{i % 97}"})
+    ctx = NormalizeContext(brand="B", source_url="f.csv", raw_key="k",
+                           ingested_at=datetime(2026, 5, 1, tzinfo=UTC), keyer=keyer)
+    ev = to_events(ParseResult("qualtrics", "q@t", measures_frame(rows), 400), ctx, source_kind="survey")
+    if edits:  # a removal, and a whole response gone
+        ev = ev.with_columns(is_removed=pl.col("record_id").str.ends_with(":R_11"))
+        ev = ev.filter(~pl.col("record_id").str.ends_with(":R_12"))
+    return ev
+
+
+def test_multi_month_history_with_edits_moves_and_removals_equals_a_full_recompute(tmp_path, keyer) -> None:
+    config = ScoringConfig(brand_time_zones=(("B", "Europe/Oslo"),))
+    store = ParquetStore(str(tmp_path))
+    _store_months(store, _history(keyer, edits=False))
+    aggregates_incrementally(store, config)
+    edited = _history(keyer, edits=True)
+    _store_months(store, edited)
+    updated, keys, full = aggregates_incrementally(store, config)
+    assert not full
+    expected = metric_aggregates(edited, periods=("day", "week", "month", "all"), config=config)
+    assert_frame_equal(updated.sort(KEYS), expected.sort(KEYS), check_exact=False, rel_tol=1e-9)

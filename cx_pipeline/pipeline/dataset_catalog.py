@@ -86,20 +86,20 @@ CATALOG: tuple[Dataset, ...] = (
     Dataset("events/survey_events", "`file=<sha256[:16]>/`", "Touchpoint events from one survey export.", None),
     Dataset(
         "events/touchpoint_events",
-        "`source=<source>/`",
+        "`month=YYYY-MM/` (UTC month of the experience date, else publication; `undated`)",
         "The analyst table: every event once (latest version), removed reviews marked.",
         None,
     ),
     Dataset(
         "scored/scored_events",
-        "`source=<source>/`",
+        "`month=YYYY-MM/` (UTC month of the experience date, else publication; `undated`)",
         "touchpoint_events plus the text-scoring columns below.",
         {name: dtype for name, (dtype, _) in SCORED_TEXT_COLUMNS.items()},
         {name: desc for name, (_, desc) in SCORED_TEXT_COLUMNS.items()},
     ),
     Dataset(
         "scored/touchpoint_mentions",
-        "`source=<source>/`",
+        "`month=YYYY-MM/` (UTC month of the experience date, else publication; `undated`)",
         "One row per event × touchpoint its text talks about: each text is cut into clauses (sentences and "
         "contrast words), each clause tagged and scored on its own; a clause with sentiment but no touchpoint "
         "word counts for the event's own touchpoint. A survey comment is mentioned once per response.",
@@ -168,6 +168,22 @@ def footer_schema(dataset: str) -> pa.Schema | None:
         return None
     arrow = pl.DataFrame(schema=entry.schema).to_arrow().schema
     docs = entry.extra_descriptions or {}
+    return pa.schema([f.with_metadata({"description": docs[f.name]}) if f.name in docs else f for f in arrow])
+
+
+def described_schema(frame: pl.DataFrame, dataset: str) -> pa.Schema:
+    """The frame's arrow schema with a description on every column the catalog or the event contract documents,
+    for datasets that extend the contract (scored events) or are written part by part (month partitions)."""
+    from cx_pipeline.contract import EVENT_SCHEMA
+
+    docs: dict[str, bytes] = {}
+    for known in (EVENT_SCHEMA, footer_schema(dataset)):
+        if known is None:
+            continue
+        for f in known:
+            if f.metadata and b"description" in f.metadata:
+                docs[f.name] = f.metadata[b"description"]
+    arrow = frame.to_arrow().schema
     return pa.schema([f.with_metadata({"description": docs[f.name]}) if f.name in docs else f for f in arrow])
 
 

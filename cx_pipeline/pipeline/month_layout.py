@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pyarrow as pa
 
+from cx_pipeline.pipeline.dataset_catalog import described_schema
 from cx_pipeline.storage import ParquetStore
 
 MONTH = "month"
@@ -99,7 +100,8 @@ def write_months(store: ParquetStore, dataset: str, frame: pl.DataFrame, months:
     for m in months:
         part = keyed.filter(pl.col("_month") == m).sort("_t", nulls_last=True).drop("_month", "_t")
         if part.height:
-            store.write_partition(dataset, part, {MONTH: m}, schema=schema, row_group_size=ROW_GROUP_ROWS)
+            store.write_partition(dataset, part, {MONTH: m}, schema=schema or described_schema(part, dataset),
+                                  row_group_size=ROW_GROUP_ROWS)
         else:
             store.delete_partition(dataset, {MONTH: m})
         written[m] = part.height

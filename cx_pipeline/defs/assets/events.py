@@ -7,17 +7,19 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetIn,
     AssetOut,
-    AutomationCondition,
+    Config,
+    MaterializeResult,
     MetadataValue,
     Output,
     asset,
     multi_asset,
 )
 
-from cx_pipeline.contract import empty_events
+from cx_pipeline.contract import EVENT_SCHEMA, empty_events
 from cx_pipeline.defs.assets.raw import RAW_PAGES_KEY, RAW_SURVEYS_KEY
 from cx_pipeline.defs.checks import (
     dataset_check_result,
@@ -28,7 +30,9 @@ from cx_pipeline.defs.checks import (
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import CustomerKeys, DataStore, SourcesFile
-from cx_pipeline.pipeline.events_table import build_touchpoint_events
+from cx_pipeline.pipeline.events_table import EVENTS_DATASET as TOUCHPOINT_EVENTS_DATASET
+from cx_pipeline.pipeline.events_table import update_touchpoint_events
+from cx_pipeline.pipeline.month_layout import read_months
 from cx_pipeline.pipeline.reviews import SITE_SUMMARY_SCHEMA, review_events_from_pages
 from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
 from cx_pipeline.sources import ParseError, ParseResult
@@ -206,37 +210,48 @@ def survey_events(
     )
 
 
+class TouchpointEventsConfig(Config):
+    full_rebuild: bool = False
+    """Rebuild every month from all batch files (after deleting batches by hand, or to verify the incremental
+    table); a daily run merges only new or changed batch files."""
+
+
 @asset(
     key=TOUCHPOINT_EVENTS_KEY,
-    ins={
-        "review_events": AssetIn(key=REVIEW_EVENTS_KEY, partition_mapping=AllPartitionMapping()),
-        "survey_events": AssetIn(key=SURVEY_EVENTS_KEY, partition_mapping=AllPartitionMapping()),
-        "review_pages": AssetIn(key=RAW_PAGES_KEY, partition_mapping=AllPartitionMapping()),
-    },
+    deps=[
+        AssetDep(REVIEW_EVENTS_KEY, partition_mapping=AllPartitionMapping()),
+        AssetDep(SURVEY_EVENTS_KEY, partition_mapping=AllPartitionMapping()),
+        AssetDep(RAW_PAGES_KEY, partition_mapping=AllPartitionMapping()),
+    ],
     group_name="events",
-    metadata={**EVENTS_META, "cx/partition_by": ["source"]},
+    metadata={**EVENTS_META, "cx/partition_by": ["month"]},
     kinds={"parquet"},
     check_specs=event_check_specs(TOUCHPOINT_EVENTS_KEY),
-    automation_condition=AutomationCondition.eager(),
     description="The analyst table: every touchpoint event once (latest version), removed reviews marked, "
-    "Hive-partitioned by source.",
+    "Hive-partitioned by the month of the experience date. A run merges only new or changed batch files into "
+    "the months they reach.",
 )
-def touchpoint_events(
-    context: AssetExecutionContext,
-    review_events: pl.LazyFrame,
-    survey_events: pl.LazyFrame,
-    review_pages: pl.LazyFrame,
-):
-    pages = review_pages if review_pages.collect_schema().names() else None
-    ev = build_touchpoint_events([review_events, survey_events], pages)
-    yield Output(
-        ev,
+def touchpoint_events(context: AssetExecutionContext, config: TouchpointEventsConfig, data_store: DataStore):
+    """Thin wiring over ``update_touchpoint_events``: it reads the batch files itself (one listing, only the new
+    ones), so the run's cost follows the new batches, not the history."""
+    store = data_store.store()
+    update = update_touchpoint_events(store, full=config.full_rebuild)
+    written = sorted(m for m, rows in update.months_written.items() if rows)
+    touched = read_months(store, TOUCHPOINT_EVENTS_DATASET, written, schema=EVENT_SCHEMA)
+    ev = touched if touched is not None else empty_events()
+    context.log.info(f"{update.batches_read} batch file(s), {update.events_in} event(s) merged into "
+                     f"{len(update.months_written)} month(s) ({update.reason})")
+    return MaterializeResult(
         metadata=frame_metadata(
             ev,
             EVENT_PREVIEW,
+            months_rewritten=MetadataValue.md(
+                ", ".join(f"{m} ({n:,})" for m, n in sorted(update.months_written.items())) or "none"),
+            batch_files_read=update.batches_read,
+            events_merged=update.events_in,
+            full_rebuild=update.full,
+            reason=update.reason,
             events_by_source=counts_by(ev, "source"),
-            events_by_touchpoint=counts_by(ev, "touchpoint"),
-            removed_records=int(ev.filter(pl.col("is_removed"))["record_id"].n_unique()) if ev.height else 0,
         ),
+        check_results=event_check_results(TOUCHPOINT_EVENTS_KEY, ev),
     )
-    yield from event_check_results(TOUCHPOINT_EVENTS_KEY, ev)

@@ -1,5 +1,6 @@
 """Scored group: text scores per event, CX metrics with confidence intervals, drivers, peaks/potholes, alerts."""
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,9 @@ from dagster import (
     AssetIn,
     AssetOut,
     Config,
+    Failure,
     FreshnessPolicy,
+    MaterializeResult,
     MetadataValue,
     Output,
     asset,
@@ -20,13 +23,19 @@ from dagster import (
 )
 from pydantic import Field
 
-from cx_pipeline.contract import COLUMN_NAMES, contract_violations
+from cx_pipeline.contract import COLUMN_NAMES, EVENT_POLARS_SCHEMA, contract_violations
 from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
 from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.resources import DataStore, SourcesFile
+from cx_pipeline.pipeline.month_layout import read_months
 from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
-from cx_pipeline.pipeline.text_scoring_state import score_text_incrementally
+from cx_pipeline.pipeline.text_scoring_state import (
+    MENTIONS_DATASET,
+    SCORED_DATASET,
+    MethodChanged,
+    update_scored_months,
+)
 from cx_pipeline.scoring import (
     AGGREGATE_SCHEMA,
     ALERT_SCHEMA,
@@ -82,28 +91,33 @@ class TextScoringConfig(Config):
     (multilingual-e5-small; needs the `e5` extra; ~40 s per 1k texts)."""
     extra_term_files: list[str] = Field(default_factory=list)
     """Touchpoint term files (YAML) merged over the bundled lists, e.g. a brand's own words."""
+    rescore_all: bool = False
+    """Rescore every stored month: the backfill after a change of method or term lists (a run with a different
+    method fails with the size of that backfill until this is set)."""
 
 
 @multi_asset(
-    ins={"touchpoint_events": AssetIn(key=TOUCHPOINT_EVENTS_KEY)},
+    deps=[TOUCHPOINT_EVENTS_KEY],
     outs={
         "scored_events": AssetOut(
             key=SCORED_EVENTS_KEY,
             group_name="scored",
-            metadata={"cx/partition_by": ["source"]},
+            metadata={"cx/partition_by": ["month"]},
             kinds={"polars", "parquet"},
             freshness_policy=DAILY_FRESHNESS,
+            is_required=False,
             description="Every touchpoint event with language (declared, detected, or detected over a wrong "
             "declaration), sentiment −1..1 with label computed from its clauses, touchpoints mentioned in the text "
-            "(with evidence) and the method/version that made each score.",
+            "(with evidence) and the method/version that made each score. By month, like touchpoint_events.",
         ),
         "touchpoint_mentions": AssetOut(
             key=MENTIONS_KEY,
             group_name="scored",
-            metadata={"cx/partition_by": ["source"]},
+            metadata={"cx/partition_by": ["month"]},
             kinds={"polars", "parquet"},
+            is_required=False,
             description="One row per event × touchpoint its text talks about: the clause(s), the matched terms, "
-            "and the sentiment of those clauses alone (a survey comment counts once per response).",
+            "and the sentiment of those clauses alone (a survey comment counts once per response). By month.",
         ),
     },
     check_specs=[
@@ -116,37 +130,48 @@ class TextScoringConfig(Config):
         dataset_check_spec(MENTIONS_KEY, MENTION_UNIQUE),
     ],
 )
-def scored_events(context: AssetExecutionContext, config: TextScoringConfig, touchpoint_events: pl.LazyFrame,
-                  data_store: DataStore):
-    """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses; records
-    whose events did not change since the last run keep their stored scores (``text_scoring_state``)."""
-    events = touchpoint_events.collect()
-    result = score_text_incrementally(data_store.store(), events, sentiment_method=config.sentiment_method,
-                                      extra_term_files=config.extra_term_files)
-    scored, mentions = result.events, result.mentions
-    context.log.info(f"text scoring: {result.rescored_records} record(s) scored, {result.reused_records} reused "
-                     f"({result.reason})")
-    texts = scored.filter(pl.col("sentiment").is_not_null())
-    yield Output(
-        scored,
-        output_name="scored_events",
+def scored_events(context: AssetExecutionContext, config: TextScoringConfig, data_store: DataStore):
+    """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses. Only the
+    months of touchpoint_events rewritten since the last run are read, and within them only records whose events
+    changed are scored (``text_scoring_state``)."""
+    store = data_store.store()
+    t0 = time.perf_counter()
+    try:
+        result = update_scored_months(store, sentiment_method=config.sentiment_method,
+                                      extra_term_files=config.extra_term_files, rescore_all=config.rescore_all)
+    except MethodChanged as exc:
+        raise Failure(str(exc), allow_retries=False) from None
+    seconds = time.perf_counter() - t0
+    months = sorted(m for m, n in result.months.items() if n)
+    scored = read_months(store, SCORED_DATASET, months)
+    mentions = read_months(store, MENTIONS_DATASET, months)
+    scored = scored if scored is not None else pl.DataFrame(schema=EVENT_POLARS_SCHEMA)
+    mentions = mentions if mentions is not None else pl.DataFrame(schema=MENTION_SCHEMA)
+    context.log.info(f"text scoring: {len(result.months)} month(s), {result.rescored_records} record(s) scored, "
+                     f"{result.reused_records} reused ({result.reason})")
+    texts = scored.filter(pl.col("sentiment").is_not_null()) if "sentiment" in scored.columns else scored.clear()
+    written = MetadataValue.md(", ".join(f"{m} ({n:,})" for m, n in sorted(result.months.items())) or "none")
+    yield MaterializeResult(
+        asset_key=SCORED_EVENTS_KEY,
         metadata=frame_metadata(
             scored,
-            ["source", "language", "sentiment_label", "sentiment", "text_touchpoints", "title"],
+            [c for c in ("source", "language", "sentiment_label", "sentiment", "text_touchpoints", "title")
+             if c in scored.columns],
+            months_rewritten=written,
             sentiment_labels=counts_by(texts, "sentiment_label"),
             records_scored=result.rescored_records,
             records_reused=result.reused_records,
             scoring=result.reason,
+            scoring_seconds=round(seconds, 2),
             languages=counts_by(scored, "language"),
-            language_origin=counts_by(scored, "language_origin"),
         ),
     )
-    yield Output(
-        mentions,
-        output_name="touchpoint_mentions",
+    yield MaterializeResult(
+        asset_key=MENTIONS_KEY,
         metadata=frame_metadata(
             mentions,
             ["source", "touchpoint", "origin", "sentiment_label", "sentiment", "clause"],
+            months_rewritten=written,
             mentions_by_touchpoint=counts_by(mentions, "touchpoint"),
             labels=counts_by(mentions, "sentiment_label"),
         ),
@@ -157,14 +182,14 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
         check_name="contract_columns",
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": "; ".join(problems) or "none"},
+        metadata={"problems": "; ".join(problems) or "none", "months_checked": len(months)},
     )
     yield dataset_check_result(MENTIONS_KEY, mentions, MENTION_SCHEMA, MENTION_UNIQUE)
 
 
 @asset(
     key=METRICS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY), "touchpoint_mentions": AssetIn(key=MENTIONS_KEY)},
+    deps=[SCORED_EVENTS_KEY, MENTIONS_KEY],
     group_name="scored",
     kinds={"polars", "parquet"},
     freshness_policy=DAILY_FRESHNESS,
@@ -173,10 +198,10 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, tou
     "Wilson lower bound, net sentiment — per brand × touchpoint × source × day/ISO week/month/all, with n and a "
     "low-n flag. Only periods whose events changed are recomputed.",
 )
-def cx_metrics(context: AssetExecutionContext, scored_events: pl.LazyFrame, touchpoint_mentions: pl.LazyFrame,
-               data_store: DataStore, sources: SourcesFile):
-    aggregates, recomputed, full = aggregates_incrementally(
-        data_store.store(), scored_events, touchpoint_mentions, ScoringConfig(**_zones(sources)))
+def cx_metrics(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
+    """Reads only the rewritten months of scored events (and their neighbours) and sums stored month cells for the
+    whole-history rows (``scoring_state``)."""
+    aggregates, recomputed, full = aggregates_incrementally(data_store.store(), ScoringConfig(**_zones(sources)))
     overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
     yield Output(
         aggregates,
