@@ -103,7 +103,7 @@ def test_multi_month_history_with_edits_moves_and_removals_equals_a_full_recompu
     aggregates_incrementally(store, config)
     edited = _history(keyer, edits=True)
     _store_months(store, edited)
-    updated, keys, full = aggregates_incrementally(store, config)
+    updated, _, full = aggregates_incrementally(store, config)
     assert not full
     expected = metric_aggregates(edited, periods=("day", "week", "month", "all"), config=config)
     assert_frame_equal(updated.sort(KEYS), expected.sort(KEYS), check_exact=False, rel_tol=1e-9)
