@@ -15,7 +15,7 @@ import os
 
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
-from cx_pipeline.defs.assets import events, raw, scored
+from cx_pipeline.defs.assets import events, raw, report, scored
 from cx_pipeline.defs.automation import (
     build_scored_job,
     daily_review_schedule,
@@ -34,7 +34,7 @@ DATA_ROOT = os.environ.get("CX_PIPELINE_DATA_ROOT", "./data")
 def build_definitions(data_root: str = DATA_ROOT, sources_path: str | None = None) -> Definitions:
     sources_path = sources_path or os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
     return Definitions(
-        assets=load_assets_from_modules([raw, events, scored]),
+        assets=load_assets_from_modules([raw, events, scored, report]),
         jobs=[ingest_reviews_job, reparse_review_archive_job, ingest_survey_file_job, build_scored_job],
         schedules=[daily_review_schedule],
         sensors=[survey_inbox_sensor, rebuild_scored_after_ingest],

@@ -68,18 +68,23 @@ class ParquetIOManager(ConfigurableIOManager):
         schema = EVENT_SCHEMA if is_events else footer_schema(dataset)
         if schema is not None and not is_events and set(obj.columns) != set(schema.names):
             schema = None  # written as it is; the dataset's blocking schema check reports the mismatch
+        # dagster/row_count here overrides an asset's own metadata (which may describe a filtered preview frame):
+        # the badge in the UI shows the rows actually stored
         if context.has_asset_partitions:
             keys = context.asset_partition_keys
             if len(keys) != 1:
                 raise ValueError(f"{dataset}: one partition per run expected, got {len(keys)}")
             url = store.write_partition(dataset, table, {_partition_key_name(context): keys[0]}, schema=schema)
-            context.add_output_metadata({"path": url, "rows": obj.height})
+            context.add_output_metadata({"path": url, "rows": obj.height,
+                                         "dagster/row_count": obj.height})
         elif meta.get("cx/partition_by"):
             files = store.write_partitioned(dataset, table, list(meta["cx/partition_by"]), schema=schema)
-            context.add_output_metadata({"path": store.url(dataset), "files": len(files), "rows": obj.height})
+            context.add_output_metadata({"path": store.url(dataset), "files": len(files), "rows": obj.height,
+                                         "dagster/row_count": obj.height})
         else:
             url = store.write_partition(dataset, table, None, schema=schema)
-            context.add_output_metadata({"path": url, "rows": obj.height})
+            context.add_output_metadata({"path": url, "rows": obj.height,
+                                         "dagster/row_count": obj.height})
 
     def load_input(self, context: InputContext) -> pl.DataFrame | pl.LazyFrame:
         store = self._store()

@@ -10,6 +10,8 @@ from dagster import MetadataValue
 
 
 def _cell(value: Any, width: int = 60) -> str:
+    if isinstance(value, float):  # previews are for reading: full float precision only hides the number
+        value = f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}"
     text = "" if value is None else str(value)
     text = text.replace("\n", " ").replace("|", "\\|")
     return text if len(text) <= width else text[: width - 1] + "…"
