@@ -9,7 +9,8 @@ from cx_pipeline.defs.resources import BUNDLED_SOURCES
 def test_bundled_sources_load(monkeypatch) -> None:
     monkeypatch.setenv("CX_SAMPLE_SITE_URL", "http://127.0.0.1:9999")
     cfg = load_sources(BUNDLED_SOURCES)
-    assert [s.id for s in cfg.review_sources] == ["nordlys-trustpilot", "fjordsko-trustpilot"]
+    assert [s.id for s in cfg.review_sources] == ["nordlys-trustpilot", "fjordsko-trustpilot", "nordlys-appstore-dk",
+                                                  "nordlys-appstore-no"]
     assert cfg.review_sources[0].url == "http://127.0.0.1:9999/review/nordlys-shop.dk"
     assert cfg.allowed_hosts == {"127.0.0.1"}
     assert cfg.brands() == ["Fjord Sko", "Nordlys Shop"]

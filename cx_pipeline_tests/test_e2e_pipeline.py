@@ -16,7 +16,7 @@ from dagster import DagsterInstance
 from cx_pipeline.contract import COLUMN_NAMES, EVENT_SCHEMA, contract_violations
 from cx_pipeline.definitions import build_definitions
 from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS, run_all_jobs
-from cx_pipeline.demo.sample_site import SampleSiteServer, load_businesses
+from cx_pipeline.demo.sample_site import SampleSiteServer, load_apps, load_businesses
 from cx_pipeline.storage import ParquetStore
 
 from .conftest import REPO_ROOT
@@ -24,6 +24,7 @@ from .conftest import REPO_ROOT
 pytestmark = pytest.mark.e2e
 DAY = "2026-11-24"
 SAMPLE_REVIEWS = sum(len(b.reviews) for b in load_businesses().values())
+SAMPLE_APP_REVIEWS = sum(len(a.reviews) for a in load_apps().values())  # the App Store feed of the demo app
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,9 @@ def test_touchpoint_events_hold_each_review_once(pipeline_run) -> None:
     assert contract_violations(events) == []
     assert events["event_id"].n_unique() == events.height
     stars = events.filter(pl.col("metric") == "star_rating")
-    assert stars.height == SAMPLE_REVIEWS
-    assert set(stars["language"].unique()) == {"da", "no", "sv", "en"}
+    assert stars.height == SAMPLE_REVIEWS + SAMPLE_APP_REVIEWS
+    assert stars.filter(pl.col("source") == "appstore")["touchpoint"].unique().to_list() == ["app"]
+    assert set(stars.filter(pl.col("source") == "trustpilot")["language"].unique()) == {"da", "no", "sv", "en"}
     assert stars.filter(pl.col("reply_text").is_not_null()).height == 5
     surveys = events.filter(pl.col("source_kind") == "survey")
     assert {"nps", "csat"} <= set(surveys["metric"].unique())

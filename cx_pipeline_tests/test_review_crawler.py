@@ -250,3 +250,97 @@ def test_format_detected_when_not_configured(client: PoliteHttpClient) -> None:
     local = LocalPagesClient({f"{base}?languages=all": body})
     res = crawl(local, base, None, max_pages=3)
     assert res.format == "trustpilot" and local.requested == [f"{base}?languages=all"] and res.review_count == 2
+
+
+# -- Trustpilot in date order -------------------------------------------------------------------
+class _SortingSite:
+    """Trustpilot-like pages that report ``filters.selected.sort``: ``recency`` when asked for it and honoured,
+    else ``relevance`` (what Trustpilot answers when it ignores the parameter)."""
+
+    def __init__(self, reviews: list[dict], *, honour_sort: bool = True, per_page: int = 5) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.reviews, self.honour_sort, self.per_page = reviews, honour_sort, per_page
+        self.queries: list[dict[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                if parts.path == "/robots.txt":
+                    body, ctype = b"User-agent: *\nAllow: /\n", "text/plain"
+                else:
+                    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                    outer.queries.append(q)
+                    body, ctype = outer.page(q), "text/html; charset=utf-8"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def page(self, q: dict[str, str]) -> bytes:
+        n = int(q.get("page", "1"))
+        total = -(-len(self.reviews) // self.per_page)
+        chunk = self.reviews[(n - 1) * self.per_page: n * self.per_page]
+        sort = "recency" if q.get("sort") == "recency" and self.honour_sort else "relevance"
+        nxt = f"/review/{SLUG}?page={n + 1}" if n < total else None
+        body = render_page(SLUG, chunk, page=n, total_pages=total, total_count=len(self.reviews),
+                           languages=q.get("languages", "da"), next_href=nxt)
+        return body.replace(b'"selected": {"languages": ', f'"selected": {{"sort": "{sort}", "languages": '.encode())
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/review/{SLUG}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _stored(res) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in res.ok_pages:
+        out.update(review_fingerprints(p.parsed))
+    return out
+
+
+def test_incremental_crawl_asks_for_recency_and_stops_at_the_first_known_review(client: PoliteHttpClient) -> None:
+    site = _SortingSite(make_reviews(N_REVIEWS))
+    try:
+        first = crawl(client, site.url, TP, max_pages=10)
+        assert [q.get("sort") for q in site.queries] == [None] * 5  # a full crawl needs no order
+        stored = _stored(first)
+        site.reviews[:0] = make_reviews(2, prefix="new")  # page 1: 2 new + 3 known, its oldest review known
+        site.queries.clear()
+        inc = crawl(client, site.url, TP, max_pages=10, known=known_from_fingerprints(stored))
+        assert [q.get("sort") for q in site.queries] == ["recency"]
+        assert inc.stop_reason == "known_reached" and [p.known for p in inc.pages] == [True] and inc.notes == []
+        assert inc.pages[0].parsed.page.sort == "recency"  # type: ignore[union-attr]
+        assert {r["id"] for r in site.reviews[:2]} <= set(inc.review_ids())
+    finally:
+        site.close()
+
+
+def test_relevance_sorted_answer_falls_back_to_a_full_crawl_and_says_so(client: PoliteHttpClient) -> None:
+    site = _SortingSite(make_reviews(N_REVIEWS), honour_sort=False)
+    try:
+        stored = _stored(crawl(client, site.url, TP, max_pages=10))
+        site.queries.clear()
+        inc = crawl(client, site.url, TP, max_pages=10, known=known_from_fingerprints(stored))
+        # every page is known, but in relevance order that proves nothing: the whole source is read
+        assert inc.stop_reason == "last_page" and len(inc.pages) == 5 and not any(p.known for p in inc.pages)
+        assert all(q.get("sort") == "recency" for q in site.queries)
+        assert inc.ok and inc.problems == [] and len(inc.notes) == 1
+        assert "sort=recency" in inc.notes[0] and "'relevance'" in inc.notes[0] and "full crawl" in inc.notes[0]
+        assert "full crawl" in (inc.pages[0].reason or "")
+    finally:
+        site.close()

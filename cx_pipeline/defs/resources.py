@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from cx_pipeline.config import SourcesConfig, load_sources
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.fetch import ClientConfig, HttpClient, LocalPagesClient, PoliteHttpClient
+from cx_pipeline.fetch.places_client import with_places_key
 from cx_pipeline.storage import ParquetStore, RawArchive
 
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "sample_data" / "sources.yaml"
@@ -58,9 +59,11 @@ class ReviewSiteClient(ConfigurableResource):
     read_timeout: float = 30.0
     max_bytes: int = 15 * 1024 * 1024
     state_dir: str = ".cx_http_state"
+    #: Places API (New) key for google_places sources; default: CX_PIPELINE_PLACES_API_KEY (sent as a header only)
+    places_api_key: str | None = None
 
     def client(self, sources: SourcesConfig) -> HttpClient:
-        return PoliteHttpClient(
+        return with_places_key(PoliteHttpClient(  # type: ignore[return-value]
             ClientConfig(
                 user_agent=self.user_agent or sources.user_agent,
                 allowed_hosts=tuple(sorted(sources.allowed_hosts)),
@@ -71,7 +74,7 @@ class ReviewSiteClient(ConfigurableResource):
                 read_timeout=self.read_timeout,
                 max_bytes=self.max_bytes,
             )
-        )
+        ), self.places_api_key)
 
 
 class LocalReviewSiteClient(ReviewSiteClient):

@@ -4,6 +4,12 @@ It renders the sample reviews in ``sample_data/review_site/*.yaml`` as company p
 ``__NEXT_DATA__`` block, paginates them, and behaves like the real site where it matters to a
 crawler: without ``languages=all`` it shows only Danish reviews (as locale sites do), it serves a
 robots.txt, and it answers 404 past the last page. The real HTTP fetch path runs against it.
+
+It also serves the demo brand's app reviews (``sample_data/review_site/appstore/*.yaml``) as an
+Apple-style customer-reviews RSS JSON feed, ``/{country}/rss/customerreviews/page={n}/id={app}/
+sortBy=mostRecent/json``: newest first, ``{"label": …}``-wrapped values, feed links pointing at the XML
+variant as Apple's do, a feed without ``entry`` past the last page, and Apple's plain-text answer past
+page 10.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +28,10 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 SAMPLE_SITE_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "review_site"
+APPSTORE_DIR_NAME = "appstore"
+APPSTORE_PATH = re.compile(r"^/([a-z]{2})/rss/customerreviews/(?:page=(\d+)/)?id=(\d+)(?:/sortBy=mostRecent)?/json$",
+                           re.I)
+APPSTORE_DEPTH_LIMIT = "CustomerReviews RSS page depth is limited to 10"
 DEFAULT_LANGUAGE = "da"
 ROBOTS_TXT = "User-agent: *\nDisallow: /users/\nAllow: /review/\n"
 
@@ -115,7 +126,8 @@ class SampleBusiness:
                             "totalCount": len(selected),
                             "totalPages": total_pages,
                         },
-                        "selected": {"languages": languages, "date": None, "stars": None},
+                        # reviews are listed newest first, as Trustpilot's default "recency" order
+                        "selected": {"languages": languages, "date": None, "stars": None, "sort": "recency"},
                         "totalNumberOfReviews": len(self.reviews),
                         "reviewStatistics": {
                             "ratings": {
@@ -156,6 +168,97 @@ class SampleBusiness:
         )
 
 
+def _label(value: Any) -> dict[str, Any]:
+    return {"label": "" if value is None else str(value)}
+
+
+@dataclass
+class SampleApp:
+    """One app's reviews per store country, rendered like Apple's customer-reviews JSON feed."""
+
+    app: dict[str, Any]
+    stores: dict[str, list[dict[str, Any]]]
+    per_page: int
+
+    @classmethod
+    def load(cls, path: Path) -> SampleApp:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stores = {str(cc).lower(): sorted(revs, key=lambda r: str(r["updated"]), reverse=True)
+                  for cc, revs in data["stores"].items()}
+        return cls(app=data["app"], stores=stores, per_page=int(data.get("per_page", 50)))
+
+    @property
+    def app_id(self) -> str:
+        return str(self.app["id"])
+
+    @property
+    def reviews(self) -> list[dict[str, Any]]:
+        return [r for revs in self.stores.values() for r in revs]
+
+    def render(self, *, country: str, page: int, host: str) -> tuple[int, str, str]:
+        """(status, body, content type) for one feed page."""
+        if page > 10:
+            return 200, APPSTORE_DEPTH_LIMIT, "text/plain; charset=utf-8"
+        reviews = self.stores.get(country, [])
+        last = max(1, math.ceil(len(reviews) / self.per_page))
+        chunk = reviews[(page - 1) * self.per_page : page * self.per_page] if page >= 1 else []
+        base = f"http://{host}/{country}/rss/customerreviews"
+
+        def xml_link(rel: str, n: int | None) -> dict[str, Any]:
+            desc = f"urlDesc=/customerreviews/id={self.app_id}/json"
+            href = "" if n is None else f"{base}/page={n}/id={self.app_id}/sortby=mostrecent/xml?{desc}"
+            return {"attributes": {"rel": rel, "href": href}}
+
+        feed: dict[str, Any] = {
+            "author": {"name": _label("iTunes Store"), "uri": _label("http://www.apple.com/itunes/")},
+            "updated": _label("2026-11-24T05:00:00-07:00"),
+            "rights": _label("Copyright 2008 Apple Inc."),
+            "title": _label("iTunes Store: Customer Reviews"),
+            "icon": _label("http://itunes.apple.com/favicon.ico"),
+            "link": [
+                {"attributes": {"rel": "alternate", "type": "text/html",
+                                "href": f"http://{host}/WebObjects/MZStore.woa/wa/viewGrouping?cc={country}"}},
+                {"attributes": {"rel": "self",
+                                "href": f"{base}/page={page}/id={self.app_id}/sortby=mostrecent/json"}},
+                xml_link("first", 1 if reviews else None),
+                xml_link("last", last if reviews else None),
+                xml_link("previous", max(1, page - 1) if reviews else None),
+                xml_link("next", min(last, page + 1) if reviews else None),
+            ],
+            "id": _label(f"{base}/page={page}/id={self.app_id}/sortby=mostrecent/json"),
+        }
+        if chunk:
+            feed["entry"] = [self._entry(r, country, host) for r in chunk]
+        return 200, json.dumps({"feed": feed}, ensure_ascii=False), "application/json; charset=utf-8"
+
+    def _entry(self, r: dict[str, Any], country: str, host: str) -> dict[str, Any]:
+        vote_sum, vote_count = r.get("votes", [0, 0])
+        return {
+            "author": {"uri": _label(f"http://{host}/{country}/reviews/id{r['user']}"), "name": _label(r["nick"]),
+                       "label": ""},
+            "updated": _label(r["updated"]),
+            "im:rating": _label(r["rating"]),
+            "im:version": _label(r["version"]),
+            "id": _label(r["id"]),
+            "title": _label(r["title"]),
+            "content": {"label": r["content"], "attributes": {"type": "text"}},
+            "link": {"attributes": {"rel": "related",
+                                    "href": f"http://{host}/{country}/review?id={self.app_id}&type=Purple%20Software"}},
+            "im:voteSum": _label(vote_sum),
+            "im:contentType": {"attributes": {"term": "Application", "label": "Application"}},
+            "im:voteCount": _label(vote_count),
+        }
+
+
+def load_apps(folder: Path = SAMPLE_SITE_DIR) -> dict[str, SampleApp]:
+    """The sample apps by App Store id (``<folder>/appstore/*.yaml``)."""
+    out = {}
+    for path in sorted((folder / APPSTORE_DIR_NAME).glob("*.yaml")):
+        app = SampleApp.load(path)
+        out[app.app_id] = app
+    return out
+
+
 def load_businesses(folder: Path = SAMPLE_SITE_DIR) -> dict[str, SampleBusiness]:
     out = {}
     for path in sorted(folder.glob("*.yaml")):
@@ -169,6 +272,7 @@ class SampleSiteServer:
 
     def __init__(self, folder: Path = SAMPLE_SITE_DIR) -> None:
         self.businesses = load_businesses(folder)
+        self.apps = load_apps(folder)
         self.requests: list[tuple[str, str]] = []  # (path with query, user agent)
         server = self
 
@@ -181,6 +285,14 @@ class SampleSiteServer:
                 parts = urlsplit(self.path)
                 if parts.path == "/robots.txt":
                     return self._send(200, ROBOTS_TXT, "text/plain")
+                feed = APPSTORE_PATH.match(parts.path)
+                if feed:
+                    app = server.apps.get(feed.group(3))
+                    if app is None:
+                        return self._send(404, "not found", "text/plain")
+                    status, body, ctype = app.render(country=feed.group(1).lower(), page=int(feed.group(2) or 1),
+                                                     host=self.headers.get("Host", "127.0.0.1"))
+                    return self._send(status, body, ctype)
                 segments = parts.path.strip("/").split("/")
                 if len(segments) != 2 or segments[0] != "review" or segments[1] not in server.businesses:
                     return self._send(404, "not found", "text/plain")

@@ -514,8 +514,13 @@ class PoliteHttpClient(BaseHttpClient):
         return bool(parser.can_fetch(url, self.robots_token)), note
 
     # -- GET -------------------------------------------------------------------------------
-    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchedPage:
-        """Fetch ``url`` politely; raise FetchBlocked / FetchFailed instead of returning a bad page."""
+    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
+            headers: Mapping[str, str] | None = None) -> FetchedPage:
+        """Fetch ``url`` politely; raise FetchBlocked / FetchFailed instead of returning a bad page.
+
+        ``headers`` are extra request headers (an API key for a keyed API): sent, never stored on the page,
+        so a secret stays out of the raw archive and the fetch metadata (which keep the URL).
+        """
         p = urlsplit(url)
         if p.scheme not in ("http", "https") or not p.hostname:
             raise FetchFailed(url, "not an http(s) URL")
@@ -525,13 +530,13 @@ class PoliteHttpClient(BaseHttpClient):
         if not ok:
             raise RobotsDisallowed(url, f"robots.txt disallows this URL for {self.robots_token!r} ({note})",
                                    kind="robots")
-        headers: dict[str, str] = {}
+        request_headers: dict[str, str] = dict(headers or {})
         if etag:
-            headers["If-None-Match"] = etag
+            request_headers["If-None-Match"] = etag
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            request_headers["If-Modified-Since"] = last_modified
         page = self._fetch(url, origin_url=url, max_bytes=self.config.max_bytes, interval=self.crawl_delay(url),
-                           extra_headers=headers, check_robots=True)
+                           extra_headers=request_headers, check_robots=True)
         if page.not_modified and not page.etag and etag:
             page = replace(page, headers={**page.headers, "etag": etag})
         return self._check(page)

@@ -7,6 +7,14 @@ pages served mid-crawl (reported as *blocked*, never as "0 new reviews"), layout
 for a different page number (duplicates), and incremental runs that must stop early without
 missing edits (the caller's ``known`` callback decides per page; ``full_resync`` disables it).
 
+Where a page says it lists reviews newest first (``PageInfo.newest_first``: the App Store feed,
+Trustpilot with ``sort=recency``) the incremental crawl stops at the first page whose *oldest* review
+is known: everything after it is older and already stored. Incremental Trustpilot crawls ask for
+``sort=recency``; a page that comes back in another order (relevance) cannot prove that nothing new
+hides behind known reviews, so the crawl falls back to a full crawl and says so in the page's reason
+and in ``CrawlResult.notes``. Feeds that end with an empty page past the last one (the App Store
+feed) report ``current_page > total_pages``: the end of the feed, not a changed layout.
+
 Every fetched body — including blocked and changed ones — is reachable from the result so the
 caller can archive it (``CrawlResult.archivable()``).
 """
@@ -15,12 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cx_pipeline.fetch.http_client import (
     FetchBlocked,
@@ -35,13 +44,17 @@ from cx_pipeline.fetch.http_client import (
 from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.registry import detect_format, get_format
 
-StopReason = Literal["last_page", "max_pages", "known_reached", "blocked", "changed", "failed"]
+#: "truncated": the source serves only part of its reviews (App Store feed past page 10, Places' five): the
+#: crawl read all it could but is not complete, so no review is inferred removed from it
+StopReason = Literal["last_page", "max_pages", "known_reached", "truncated", "blocked", "changed", "failed"]
 ProblemKind = Literal["blocked", "changed", "failed", "language_filter", "pagination", "duplicates", "warning"]
 
 #: query parameters forced on every request of a format (Trustpilot hides other languages otherwise)
 FORMAT_QUERY: dict[str, dict[str, str]] = {"trustpilot": {"languages": "all"}}
 #: hosts whose format is known before fetching (lets ``fmt=None`` send the right query at once)
-FORMAT_HOSTS: dict[str, tuple[str, ...]] = {"trustpilot": ("trustpilot.com",)}
+FORMAT_HOSTS: dict[str, tuple[str, ...]] = {"trustpilot": ("trustpilot.com",), "appstore": ("itunes.apple.com",)}
+#: parameters added only on incremental crawls (the order that lets a crawl stop early)
+FORMAT_INCREMENTAL_QUERY: dict[str, dict[str, str]] = {"trustpilot": {"sort": "recency"}}
 #: the filter value a page must report back for those parameters
 FORMAT_EXPECTED_LANGUAGE: dict[str, str] = {"trustpilot": "all"}
 
@@ -99,11 +112,13 @@ class CrawlResult:
     stop_reason: StopReason = "last_page"
     problems: list[CrawlProblem] = field(default_factory=list)
     requested_urls: list[str] = field(default_factory=list)
+    #: things the operator should know that are not failures (e.g. a fallback to a full crawl)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when the crawl ended normally (not blocked, changed or failed)."""
-        return self.stop_reason in ("last_page", "max_pages", "known_reached")
+        return self.stop_reason in ("last_page", "max_pages", "known_reached", "truncated")
 
     @property
     def ok_pages(self) -> list[CrawledPage]:
@@ -122,21 +137,42 @@ class CrawlResult:
         return [p.fetched for p in self.pages if p.fetched.body]
 
 
-def forced_query(fmt: SourceFormat | None) -> dict[str, str]:
-    return dict(FORMAT_QUERY.get(fmt.name, {})) if fmt else {}
+def forced_query(fmt: SourceFormat | None, *, incremental: bool = False) -> dict[str, str]:
+    if fmt is None:
+        return {}
+    params = dict(FORMAT_QUERY.get(fmt.name, {}))
+    if incremental:
+        params.update(FORMAT_INCREMENTAL_QUERY.get(fmt.name, {}))
+    return params
 
 
-def with_forced_query(url: str, fmt: SourceFormat) -> str:
+def with_forced_query(url: str, fmt: SourceFormat, *, incremental: bool = False) -> str:
     """``url`` with the format's forced parameters (any Trustpilot locale host: www, dk., fr., …)."""
-    params = forced_query(fmt)
+    params = forced_query(fmt, incremental=incremental)
     return set_query_params(url, params) if params else url
 
 
+def _oldest_review(parsed: ParseResult) -> ParseResult:
+    """``parsed`` narrowed to its last-listed review: on a newest-first page, the oldest one."""
+    ids = [x for x in parsed.measures.get_column("native_id").to_list() if x is not None]
+    if not ids:
+        return parsed
+    last = ids[-1]
+    measures = parsed.measures.filter(parsed.measures["native_id"] == last)
+    return replace(parsed, measures=measures, record_count=1)
+
+
+_PAGE_SEGMENT = re.compile(r"/page=(\d+)(?:/|$)", re.I)
+
+
 def _page_param(url: str) -> int | None:
-    for k, v in parse_qsl(urlsplit(url).query):
+    """The page number a URL asks for: ``?page=N`` or a ``/page=N/`` path segment (the App Store feed)."""
+    parts = urlsplit(url)
+    for k, v in parse_qsl(parts.query):
         if k == "page" and v.isdigit():
             return int(v)
-    return None
+    m = _PAGE_SEGMENT.search(parts.path)
+    return int(m.group(1)) if m else None
 
 
 def crawl(
@@ -163,7 +199,8 @@ def crawl(
     result = CrawlResult(start_url=start_url, format=fmt.name if fmt else None)
     seen_ids: set[str] = set()
     seen_urls: set[str] = set()
-    url: str | None = with_forced_query(start_url, fmt) if fmt else start_url
+    incremental = known is not None and not full_resync
+    url: str | None = with_forced_query(start_url, fmt, incremental=incremental) if fmt else start_url
     number = 0
 
     def stop(outcome: Outcome, kind: ProblemKind, reason: str, fetched: FetchedPage | None,
@@ -207,7 +244,7 @@ def crawl(
                 return stop("changed", "changed", "no known source format recognizes this page", fetched, url,
                             "changed")
             result.format = fmt.name
-            forced = with_forced_query(url, fmt)
+            forced = with_forced_query(url, fmt, incremental=incremental)
             if canonical_url(forced) != canonical_url(url):  # detected late: ask again with the right filter
                 fetched_first = fetched
                 result.pages.append(CrawledPage(number, url, fetched_first, None, outcome="superseded",
@@ -225,6 +262,13 @@ def crawl(
 
         info = parsed.page
         total_count = info.total_count if info else None
+        past_end = (info is not None and info.current_page is not None and info.total_pages is not None
+                    and info.current_page > info.total_pages)
+        if parsed.record_count == 0 and past_end and number > 1:
+            result.pages.append(CrawledPage(number, url, fetched, parsed, format_name=fmt.name,
+                                            reason=f"end of the feed: {parsed.empty_reason or 'past the last page'}"))
+            result.stop_reason = "last_page"
+            return result
         if parsed.record_count == 0:
             declared = total_count
             if declared is None and info is not None:
@@ -265,18 +309,35 @@ def crawl(
                 "an earlier page (overlapping sort); kept once", None, number))
         seen_ids.update(new_ids)
 
-        is_known = bool(known(parsed)) if known is not None and parsed.record_count else False
+        page_reason = None
+        newest_first = info.newest_first if info is not None else None
+        asked_order = FORMAT_INCREMENTAL_QUERY.get(fmt.name)
+        if incremental and known is not None and asked_order and newest_first is False:
+            page_reason = (f"asked for {urlencode(asked_order)} but the page is sorted by "
+                           f"{info.sort if info else None!r}: an incremental crawl cannot stop at known reviews in "
+                           "that order, so this crawl falls back to a full crawl")
+            result.notes.append(f"{location}: {page_reason}")
+            known = None  # a new review may sit behind any page of known ones
+        if known is not None and parsed.record_count:
+            is_known = bool(known(_oldest_review(parsed) if newest_first else parsed))
+        else:
+            is_known = False
         result.pages.append(CrawledPage(number, url, fetched, parsed, format_name=fmt.name, known=is_known,
-                                        new_review_ids=new_ids))
+                                        new_review_ids=new_ids, reason=page_reason))
         if is_known and not full_resync:
             result.stop_reason = "known_reached"
             return result
 
         next_url = _next_url(url, location, info)
         if next_url is None:
+            why = _truncated(fmt, info, parsed)
+            if why:
+                result.notes.append(f"{location}: {why}")
+                result.stop_reason = "truncated"
+                return result
             result.stop_reason = "last_page"
             return result
-        next_url = with_forced_query(next_url, fmt)
+        next_url = with_forced_query(next_url, fmt, incremental=incremental)
         if canonical_url(next_url) in seen_urls:
             result.problems.append(CrawlProblem(
                 "pagination", location, f"next page link points back to an already fetched URL {next_url}: "
@@ -288,6 +349,21 @@ def crawl(
             return result
         url = next_url
     return result  # pragma: no cover
+
+
+def _truncated(fmt: SourceFormat, info: PageInfo | None, parsed: ParseResult) -> str | None:
+    """Why the last page served is not the end of the source's reviews, or None when it is.
+
+    Formats declare ``partial_listing`` (the source never lists everything) or ``max_depth`` (pages
+    served at most); a full page at that depth means older reviews exist that cannot be reached.
+    """
+    if getattr(fmt, "partial_listing", False):
+        return f"{fmt.name} lists only part of the reviews: the crawl is not complete (no removals inferred)"
+    depth = getattr(fmt, "max_depth", None)
+    if depth and info is not None and (info.current_page or 0) >= depth and parsed.record_count > 0:
+        return (f"{fmt.name} serves at most {depth} pages: older reviews cannot be reached, the crawl is not "
+                "complete (no removals inferred)")
+    return None
 
 
 def _host_format(url: str) -> SourceFormat | None:

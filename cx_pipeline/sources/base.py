@@ -63,6 +63,11 @@ class PageInfo:
     next_url: str | None = None
     language_filter: str | None = None
     business: dict[str, Any] = field(default_factory=dict)
+    #: the order the page says it applied ("recency", "relevance", "mostRecent"), as the site names it
+    sort: str | None = None
+    #: True when the reviews are listed newest first (an incremental crawl may stop at the first known
+    #: review), False when the page is in another order (it may not), None when the page does not say
+    newest_first: bool | None = None
 
 
 @dataclass

@@ -20,6 +20,8 @@ Decisions:
 * **Location** (``review.location.name`` on multi-location businesses) → the ``location`` column
   (contract 1.1); also per review in ``ParseResult.page.business["review_locations"]``.
 * **Company reply** → ``reply_text`` / ``replied_at`` of the review's star event.
+* **Order**: ``filters.selected.sort`` goes to ``PageInfo.sort``; ``newest_first`` is True only for
+  ``recency`` (the crawler asks for it on incremental crawls and falls back to a full crawl otherwise).
 
 ``ParseResult.aggregates`` holds at most one ``business_unit`` dict::
 
@@ -48,6 +50,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+from cx_pipeline.normalize.redact import redact_text
 from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
 
 _NEXT_DATA_TAG = re.compile(rb"<script\b[^>]*\bid\s*=\s*[\"']__NEXT_DATA__[\"'][^>]*>", re.I)
@@ -301,6 +304,10 @@ class TrustpilotFormat(SourceFormat):
             page.total_count = _int_or_none(pagination.get("totalCount"))
             lang = _get(pp, "filters", "selected", "languages")
             page.language_filter = lang if isinstance(lang, str) else None
+            # the applied order, read back: only "recency" lets an incremental crawl stop at known reviews
+            sort = _get(pp, "filters", "selected", "sort")
+            page.sort = sort if isinstance(sort, str) else None
+            page.newest_first = (sort == "recency") if isinstance(sort, str) else None
             bu = pp.get("businessUnit")
             if isinstance(bu, dict):
                 page.business = {k: bu.get(k) for k in _BU_KEYS}
@@ -427,7 +434,7 @@ class TrustpilotFormat(SourceFormat):
             "language": language,
             "title": _text(review.get("title")),
             "text": _text(review.get("text")),
-            "reply_text": _text(reply_text),
+            "reply_text": redact_text(_text(reply_text)),  # support staff sign with their address/hotline
             "replied_at": parse_datetime(drift.first(reply, _REPLY_DATE, "reply publishedDate"),
                                          field=f"{where} reply.publishedDate", location=location),
             "is_verified": bool(is_verified) if is_verified is not None else None,
