@@ -159,6 +159,20 @@ def print_mentions(store: Any) -> None:
               f"{r['neg']} negative)")
 
 
+def print_report_paths(data_root: Path) -> None:
+    """Where the build_scored run put the report and the BI database (the scored/cx_report and cx_duckdb assets)."""
+    from cx_pipeline.report import DUCKDB_FILE, REPORTS_DIR
+
+    index = data_root.resolve() / REPORTS_DIR / "index.html"
+    if index.exists():
+        print(f"\nCX report: {index}")
+    else:
+        print(f"\nno CX report at {index} (see the scored/cx_report step above)")
+    db = data_root.resolve() / DUCKDB_FILE
+    if db.exists():
+        print(f"BI database (one view per dataset): {db}")
+
+
 @dataclass
 class RunSummary:
     name: str
@@ -217,6 +231,7 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
             print(f"    {kind}: {check}")
     ok = all(run.success for run in runs)
     print_summary(root)
+    print_report_paths(root)
     print(
         f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"
         f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root.resolve()} "
