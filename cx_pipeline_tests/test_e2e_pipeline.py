@@ -86,7 +86,7 @@ def test_outputs_read_back_with_schema_intact(pipeline_run) -> None:
     table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
     for field in EVENT_SCHEMA:
         assert table.schema.field(field.name).type == field.type, field.name
-    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{root}/*/*.parquet', hive_partitioning=true)").fetchall()[0][0]
+    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{root}/**/*.parquet', hive_partitioning=true)").fetchall()[0][0]
     assert n == lf.select(pl.len()).collect().item()
     file_schema = ds.dataset(next(root.rglob("*.parquet")), format="parquet").schema
     assert file_schema.field("event_id").metadata[b"description"].startswith(b"Deterministic id")

@@ -8,13 +8,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from cx_pipeline.scoring.aggregates import (
     AGGREGATE_SCHEMA,
-    changed_period_keys,
+    aggregates_from_cells,
+    day_cells,
     metric_aggregates,
-    update_aggregates,
 )
 from cx_pipeline.scoring.metrics import ScoringConfig
 
@@ -217,43 +216,23 @@ def test_sentiment_counts_each_text_once() -> None:
     assert r["top_box_share"] is None
 
 
-def test_incremental_update_recomputes_only_changed_periods() -> None:
-    w45 = datetime(2026, 11, 4, tzinfo=UTC)
-    w48 = datetime(2026, 11, 25, tzinfo=UTC)
-    old = frame([
-        ev("a", "csat", 5, published_at=w45), ev("b", "csat", 2, published_at=w45),
-        ev("c", "csat", 4), ev("d", "csat", 1),  # W47
-        ev("e", "csat", 3, published_at=datetime(2026, 10, 20, tzinfo=UTC)),  # October
+def test_weeks_and_months_are_rolled_up_from_day_cells() -> None:
+    """Every grain is a sum of day cells: a week equals a direct computation over its answers, and a customer who
+    answers on two days of the week is two respondent-days there (one cluster per respondent and day)."""
+    mon, wed = datetime(2026, 11, 16, 9, tzinfo=UTC), datetime(2026, 11, 18, 9, tzinfo=UTC)
+    events = frame([
+        ev("a", "csat", 5, published_at=mon, customer_key="k1"), ev("b", "csat", 1, published_at=wed,
+                                                                    customer_key="k1"),
+        ev("c", "csat", 4, published_at=wed), ev("d", "csat", 2, published_at=wed),
     ])
-    new = pl.concat([
-        old.filter(pl.col("record_id") != "d"),
-        frame([ev("d", "csat", 5), ev("f", "nps", 9, published_at=w48)]),  # d edited, f added
-    ], how="vertical_relaxed")
-    periods = ("week", "month")
-    previous = metric_aggregates(old, periods=periods)
-    keys = changed_period_keys(old, new, periods=periods)
-    assert sorted(keys.select("grain", "period").iter_rows()) == [
-        ("month", "2026-11"), ("week", "2026-W47"), ("week", "2026-W48"),
-    ]
-    updated, used = update_aggregates(previous, old, new, periods=periods)
-    assert_frame_equal(used, keys)
-    assert_frame_equal(updated, metric_aggregates(new, periods=periods))
-    untouched = ["2026-W45", "2026-10"]
-    assert_frame_equal(updated.filter(pl.col("period").is_in(untouched)),
-                       previous.filter(pl.col("period").is_in(untouched)))
-    # nothing changed → nothing recomputed
-    same, none = update_aggregates(previous, old, old, periods=periods)
-    assert none.height == 0
-    assert_frame_equal(same, previous)
-
-
-def test_event_moving_period_touches_both() -> None:
-    old = frame([ev("a", "csat", 5, published_at=datetime(2026, 11, 4, tzinfo=UTC))])
-    new = frame([ev("a", "csat", 5, published_at=datetime(2026, 12, 4, tzinfo=UTC))])
-    keys = changed_period_keys(old, new, periods=("month",))
-    assert keys["period"].to_list() == ["2026-11", "2026-12"]
-    updated, _ = update_aggregates(metric_aggregates(old, periods=("month",)), old, new, periods=("month",))
-    assert set(updated["period"]) == {"2026-12"}
+    cells = day_cells(events)
+    assert sorted(cells["period_start"].unique().to_list()) == [mon.date(), wed.date()]
+    week = row(aggregates_from_cells(cells, ("week",)), touchpoint="overall", source="qualtrics", metric="csat")
+    assert (week["period"], week["n"], week["n_respondents"]) == ("2026-W47", 4, 4)
+    assert week["value"] == pytest.approx(50.0)  # 5 and 4 are top-two-box of four answers
+    direct = row(metric_aggregates(events, periods=("week",)), touchpoint="overall", source="qualtrics",
+                 metric="csat")
+    assert direct == week
 
 
 def test_pooled_cells_count_respondents_and_use_cluster_robust_intervals() -> None:

@@ -9,7 +9,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from cx_pipeline.normalize import NormalizeContext, to_events
-from cx_pipeline.pipeline import month_layout
+from cx_pipeline.pipeline import time_layout
 from cx_pipeline.pipeline.scoring_state import SCORED_DATASET, aggregates_incrementally
 from cx_pipeline.scoring import metric_aggregates
 from cx_pipeline.scoring.metrics import ScoringConfig
@@ -43,27 +43,32 @@ def _events(keyer, nps_of_first: float) -> pl.DataFrame:
     return to_events(ParseResult("qualtrics", "q@t", measures_frame(rows), 40), ctx, source_kind="survey")
 
 
-def _store_months(store: ParquetStore, events: pl.DataFrame) -> None:
-    months = events.select(month_layout.month_expr(events.columns)).to_series().unique().to_list()
-    gone = set(month_layout.stored_months(store, SCORED_DATASET)) - set(months)
-    month_layout.write_months(store, SCORED_DATASET, events, [*months, *gone])
+def _store_days(store: ParquetStore, events: pl.DataFrame, *, only_changed: pl.DataFrame | None = None) -> None:
+    """Store events by day as scored_events does; with ``only_changed`` (the previous table) only the days whose
+    rows differ are rewritten, like a daily run."""
+    days = set(events.select(time_layout.day_expr(events.columns)).to_series().unique().to_list())
+    gone = set(time_layout.stored_days(store, SCORED_DATASET)) - days
+    if only_changed is not None:
+        diff = pl.concat([events.join(only_changed, on=events.columns, how="anti", nulls_equal=True),
+                          only_changed.join(events, on=events.columns, how="anti", nulls_equal=True)])
+        days = set(diff.select(time_layout.day_expr(diff.columns)).to_series().to_list())
+    time_layout.write_days(store, SCORED_DATASET, events, [*days, *gone])
 
 
 def test_second_run_recomputes_nothing_and_an_edit_only_its_periods(tmp_path, keyer) -> None:
     store = ParquetStore(str(tmp_path))
-    _store_months(store, _events(keyer, 0.0))
+    _store_days(store, _events(keyer, 0.0))
     first, keys, full = aggregates_incrementally(store)
     assert full and keys.height > 0
     again, keys, full = aggregates_incrementally(store)
     assert not full and keys.height == 0
     assert again.equals(first)
     edited = _events(keyer, 10.0)  # R_0 (day 1) changes from detractor to promoter
-    _store_months(store, edited)
+    _store_days(store, edited)
     updated, keys, full = aggregates_incrementally(store)
     assert not full
-    # the month was rewritten: its periods (both days) and the whole-history rows are recomputed, nothing else
-    assert sorted(keys["period"].unique().to_list()) == ["2026-11", "2026-11-01", "2026-11-02", "2026-W44", "2026-W45",
-                                                         "all"]
+    # both stored days were rewritten (by _store_days): their day cells are recomputed, everything else is rolled up
+    assert sorted(keys["period"].unique().to_list()) == ["2026-11-01", "2026-11-02"]
     full_recompute = metric_aggregates(edited, periods=("day", "week", "month", "all"))
     assert_frame_equal(updated.sort(KEYS), full_recompute.sort(KEYS), check_exact=False, rel_tol=1e-9)
     day2 = updated.filter((pl.col("period") == "2026-11-02") & (pl.col("source") == "all"))
@@ -99,10 +104,11 @@ def _history(keyer, edits: bool) -> pl.DataFrame:
 def test_multi_month_history_with_edits_moves_and_removals_equals_a_full_recompute(tmp_path, keyer) -> None:
     config = ScoringConfig(brand_time_zones=(("B", "Europe/Oslo"),))
     store = ParquetStore(str(tmp_path))
-    _store_months(store, _history(keyer, edits=False))
+    original = _history(keyer, edits=False)
+    _store_days(store, original)
     aggregates_incrementally(store, config)
     edited = _history(keyer, edits=True)
-    _store_months(store, edited)
+    _store_days(store, edited, only_changed=original)
     updated, _, full = aggregates_incrementally(store, config)
     assert not full
     expected = metric_aggregates(edited, periods=("day", "week", "month", "all"), config=config)

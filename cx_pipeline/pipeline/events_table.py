@@ -8,7 +8,7 @@ import polars as pl
 
 from cx_pipeline.contract import EVENT_POLARS_SCHEMA, EVENT_SCHEMA, conform, empty_events
 from cx_pipeline.normalize import latest_versions
-from cx_pipeline.pipeline import month_layout
+from cx_pipeline.pipeline import time_layout
 from cx_pipeline.storage import ParquetStore
 
 COMPLETE_CRAWL = "last_page"
@@ -62,7 +62,7 @@ def build_touchpoint_events(parts: list[pl.LazyFrame | None], pages: pl.LazyFram
     return conform(mark_removed_reviews(latest, pages).collect())
 
 
-# ------------------------------------------------------------------------------- incremental, by month
+# ------------------------------------------------------------------------------- incremental, by day
 
 EVENTS_DATASET = "events/touchpoint_events"
 BATCH_DATASETS = ("events/review_events", "events/survey_events")
@@ -75,13 +75,14 @@ _VERSION = ["updated_at", "ingested_at", "content_hash"]
 INDEX_SCHEMA = {"event_id": pl.String(), "updated_at": pl.Datetime("us", "UTC"),
                 "ingested_at": pl.Datetime("us", "UTC"), "content_hash": pl.String(), "is_removed": pl.Boolean(),
                 "crawl_source": pl.String()}
+INDEX_COLUMNS = {**INDEX_SCHEMA, "day": pl.String()}
 
 
 @dataclass(frozen=True)
 class EventsUpdate:
-    """What one build of the analyst table did: which months it rewrote and from how many batch files."""
+    """What one build of the analyst table did: which days it rewrote and from how many batch files."""
 
-    months_written: dict[str, int]
+    days_written: dict[str, int]
     batches_read: int
     events_in: int
     full: bool
@@ -114,29 +115,22 @@ def _pages_of(store: ParquetStore, paths: list[str]) -> pl.DataFrame | None:
     return lf.select("source_id", "raw_key", "stop_reason", "crawl_started_at").collect()
 
 
-def _index(store: ParquetStore, months: list[str] | None = None) -> pl.LazyFrame:
-    """The event index (where each stored event lives, its version and crawl source), lazily: callers filter it
-    to the events they need, so a daily merge never holds the history's index in memory."""
-    if months is None:
-        lf = store.scan(INDEX_DATASET)
-    else:
-        stored = set(month_layout.stored_months(store, INDEX_DATASET))
-        wanted = [m for m in months if m in stored]
-        lf = store.scan(INDEX_DATASET, [{"month": m} for m in wanted]) if wanted else None
-    schema = {**INDEX_SCHEMA, "month": pl.String()}
+def _index(store: ParquetStore, days: list[str] | None = None) -> pl.LazyFrame:
+    """The event index (on which day each stored event lives, its version and crawl source), lazily: callers
+    filter it to the events they need, so a daily merge never holds the history's index in memory."""
+    lf = time_layout.scan_days(store, INDEX_DATASET, days)
     if lf is None:
-        return pl.LazyFrame(schema=schema)
-    return lf.select(*INDEX_SCHEMA, "month").cast(schema)
+        return pl.LazyFrame(schema=INDEX_COLUMNS)
+    return lf.select(*INDEX_COLUMNS).cast(INDEX_COLUMNS)
 
 
 def _merge_chunk(store: ParquetStore, paths: list[str], crawls: pl.DataFrame) -> tuple[dict[str, int], int,
                                                                                           pl.DataFrame]:
-    """Merge the events of some batch files into the stored months; returns (months written, events read,
+    """Merge the events of some batch files into the stored days; returns (days written, events read,
     the updated last-complete-crawl table)."""
     new = _read_batches(store, paths)
     pages = _pages_of(store, paths)
-    month_of = month_layout.month_expr(new.columns)
-    new = new.with_columns(_month=month_of)
+    new = new.with_columns(_day=time_layout.day_expr(new.columns))
     crawl_source = pl.lit(None, dtype=pl.String)
     if pages is not None and pages.height:
         page_source = pages.select("raw_key", "source_id").unique(subset="raw_key", keep="first")
@@ -159,11 +153,11 @@ def _merge_chunk(store: ParquetStore, paths: list[str], crawls: pl.DataFrame) ->
     won = candidates.group_by("event_id").last().filter(pl.col("_origin") == 1).select("event_id")
     winners = new.join(won, on="event_id", how="semi")
     # a winner keeps the crawl source it had when this batch's pages do not name one
-    winners = winners.join(old.select("event_id", _old_source="crawl_source", _old_month="month"), on="event_id",
+    winners = winners.join(old.select("event_id", _old_source="crawl_source", _old_day="day"), on="event_id",
                            how="left").with_columns(_crawl_source=pl.coalesce("_crawl_source", "_old_source"))
-    moved_from = set(winners.filter(pl.col("_old_month").is_not_null() & (pl.col("_old_month") != pl.col("_month")))
-                     ["_old_month"].to_list())
-    touched = set(winners["_month"].to_list()) | moved_from
+    moved_from = set(winners.filter(pl.col("_old_day").is_not_null() & (pl.col("_old_day") != pl.col("_day")))
+                     ["_old_day"].to_list())
+    touched = set(winners["_day"].to_list()) | moved_from
     # removals: a complete crawl newer than an event's last sighting removes it (and a later sighting restores)
     previous_crawls = store.read(CRAWLS_STATE)
     advanced = crawls if previous_crawls is None else crawls.join(
@@ -171,13 +165,13 @@ def _merge_chunk(store: ParquetStore, paths: list[str], crawls: pl.DataFrame) ->
     if advanced.height:
         stale = (index.join(advanced.lazy(), left_on="crawl_source", right_on="source_id", how="inner")
                  .filter((pl.col("ingested_at") < pl.col("last_complete")) & ~pl.col("is_removed"))
-                 .join(won.lazy(), on="event_id", how="anti").select("month").unique().collect())
-        touched |= set(stale["month"].to_list())
+                 .join(won.lazy(), on="event_id", how="anti").select("day").unique().collect())
+        touched |= set(stale["day"].to_list())
     written: dict[str, int] = {}
     if touched:
-        months = sorted(touched)
-        stored = month_layout.read_months(store, EVENTS_DATASET, months, schema=EVENT_SCHEMA)
-        stored_index = _index(store, months).collect()
+        days = sorted(touched)
+        stored = time_layout.read_days(store, EVENTS_DATASET, days, schema=EVENT_SCHEMA)
+        stored_index = _index(store, days).collect()
         rows = empty_events() if stored is None else stored
         rows = rows.join(stored_index.select("event_id", _crawl_source="crawl_source"), on="event_id", how="left")
         rows = rows.join(won, on="event_id", how="anti")
@@ -187,44 +181,38 @@ def _merge_chunk(store: ParquetStore, paths: list[str], crawls: pl.DataFrame) ->
             .then(pl.col("ingested_at") < pl.col("last_complete")).otherwise(pl.col("is_removed")))
         merged = merged.drop("last_complete")
         events = conform(merged)
-        written = month_layout.write_months(store, EVENTS_DATASET, events, months, schema=EVENT_SCHEMA)
-        idx = merged.with_columns(month=month_layout.month_expr(merged.columns)).select(
-            *[c for c in INDEX_SCHEMA if c != "crawl_source"], "month", crawl_source="_crawl_source")
-        for m in months:
-            part = idx.filter(pl.col("month") == m)
-            if part.height:
-                store.write_partition(INDEX_DATASET, part, {"month": m})
-            else:
-                store.delete_partition(INDEX_DATASET, {"month": m})
+        written = time_layout.write_days(store, EVENTS_DATASET, events, days, schema=EVENT_SCHEMA)
+        idx = merged.select(*[c for c in INDEX_SCHEMA if c != "crawl_source"], "occurred_at", "published_at",
+                            crawl_source="_crawl_source")
+        idx = idx.with_columns(day=time_layout.day_expr(idx.columns)).select(*INDEX_COLUMNS, "occurred_at",
+                                                                             "published_at")
+        time_layout.write_days(store, INDEX_DATASET, idx, days)
     store.write_partition(CRAWLS_STATE, crawls)
     return written, new.height, crawls
 
 
 def update_touchpoint_events(store: ParquetStore, *, full: bool = False,
                              batches_per_chunk: int = BATCHES_PER_CHUNK) -> EventsUpdate:
-    """Bring ``events/touchpoint_events`` up to date with the batch datasets, touching only the months that
+    """Bring ``events/touchpoint_events`` up to date with the batch datasets, touching only the days that
     the new or changed batch files reach.
 
     Equal to :func:`build_touchpoint_events` over every batch (tested): each event once in its latest version,
     removed reviews marked. A batch file that disappeared, a missing state or ``full`` rebuilds from scratch —
     by the same merge, ``batches_per_chunk`` files at a time, so a backfill's memory is bounded by a chunk and
-    the months it touches, not by the history.
+    the days it touches, not by the history.
     """
     listing = _batch_listing(store)
     seen = store.read(BATCHES_STATE)
-    reason = "new or changed batch files merged into their months"
+    reason = "new or changed batch files merged into their days"
     if full:
         reason = "full rebuild requested"
-    elif seen is None or not month_layout.stored_months(store, INDEX_DATASET):
+    elif seen is None or not time_layout.stored_days(store, INDEX_DATASET):
         full, reason = True, "nothing stored yet"
     elif seen.join(listing, on="path", how="anti").height:
         full, reason = True, "a batch file was removed since the last build"
     if full:
-        for m in month_layout.stored_months(store, EVENTS_DATASET):
-            store.delete_partition(EVENTS_DATASET, {"month": m})
-        for m in month_layout.stored_months(store, INDEX_DATASET):
-            store.delete_partition(INDEX_DATASET, {"month": m})
-        month_layout.reset_manifest(store, EVENTS_DATASET, {})
+        time_layout.delete_all(store, EVENTS_DATASET)
+        time_layout.delete_all(store, INDEX_DATASET)
         store.write_partition(CRAWLS_STATE, pl.DataFrame(schema={"source_id": pl.String(),
                                                                  "last_complete": pl.Datetime("us", "UTC")}))
         todo = listing

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from cx_pipeline.contract import EVENT_SCHEMA, empty_events
-from cx_pipeline.pipeline import month_layout
+from cx_pipeline.pipeline import time_layout
 from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA
 from cx_pipeline.scoring.text.score import (
     DEFAULT_SENTIMENT_METHOD,
@@ -113,11 +113,12 @@ def score_text_incrementally(
     )
 
 
-# ------------------------------------------------------------------------------------------ by month
+# -------------------------------------------------------------------------------------------- by day
 
 EVENTS_DATASET = "events/touchpoint_events"
 CONSUMER = "scored_events"
 METHOD_STATE = "_state/scored_events_method"
+DAYS_PER_PASS = 31  # days scored together: one scoring call per pass, memory bounded by a pass
 
 
 class MethodChanged(RuntimeError):
@@ -126,8 +127,8 @@ class MethodChanged(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ScoredMonths:
-    months: dict[str, int]
+class ScoredDays:
+    days: dict[str, int]
     rescored_records: int
     reused_records: int
     reason: str
@@ -138,52 +139,53 @@ def _stored_method(store: ParquetStore) -> str | None:
     return None if got is None or not got.height else str(got["version"][0])
 
 
-def update_scored_months(
+def update_scored_days(
     store: ParquetStore,
     *,
     sentiment_method: str = DEFAULT_SENTIMENT_METHOD,
     extra_term_files: Iterable[str | Path] = (),
     rescore_all: bool = False,
-) -> ScoredMonths:
-    """Score the months of ``events/touchpoint_events`` written since the last run (within them, only records
-    whose events changed) and replace those months of scored_events and touchpoint_mentions.
+) -> ScoredDays:
+    """Score the days of ``events/touchpoint_events`` rewritten since the last run (within them, only records
+    whose events changed) and replace those days of scored_events and touchpoint_mentions.
 
     A different scoring method than the stored one raises :class:`MethodChanged` with the size of the backfill,
-    unless ``rescore_all``; then every month is rescored.
+    unless ``rescore_all``; then every day is rescored.
     """
     extra = tuple(extra_term_files)
     version = text_method_version(extra, sentiment_method)
     stored_version = _stored_method(store)
-    months, current = month_layout.changed_months(store, EVENTS_DATASET, CONSUMER)
-    reason = "months whose events changed"
+    days, current = time_layout.changed_days(store, EVENTS_DATASET, CONSUMER)
+    reason = "days whose events changed"
     if stored_version is not None and stored_version != version and not rescore_all:
         total = current["rows"].sum() if current.height else 0
         raise MethodChanged(
             f"text scoring method changed from {stored_version!r} to {version!r}: the {total:,} stored events "
-            f"in {current.height} month(s) were scored with the old one. Rescoring them is a backfill: launch "
+            f"on {current.height:,} day(s) were scored with the old one. Rescoring them is a backfill: launch "
             "the build with `scored_events: {config: {rescore_all: true}}` (about 6,000 events/s on 2 cores), "
             "or go back to the old method.")
-    if rescore_all or stored_version != version:
-        months = set(current["month"].to_list()) | set(month_layout.stored_months(store, SCORED_DATASET))
-        reason = "every month rescored (method change or first run)" if stored_version else "first run"
+    keep_previous = not rescore_all and stored_version == version
+    if not keep_previous:
+        days = set(current["day"].to_list()) | set(time_layout.stored_days(store, SCORED_DATASET))
+        reason = "every day rescored (method change requested)" if stored_version else "first run"
     written: dict[str, int] = {}
     rescored = reused = 0
-    for m in sorted(months):
-        events = month_layout.read_months(store, EVENTS_DATASET, [m], schema=EVENT_SCHEMA)
+    ordered = sorted(days)
+    for i in range(0, len(ordered), DAYS_PER_PASS):
+        chunk = ordered[i:i + DAYS_PER_PASS]
+        events = time_layout.read_days(store, EVENTS_DATASET, chunk, schema=EVENT_SCHEMA)
         if events is None:
             events = empty_events()
-        keep_previous = not rescore_all and stored_version == version
-        prev = month_layout.read_months(store, SCORED_DATASET, [m]) if keep_previous else None
-        prev_m = month_layout.read_months(store, MENTIONS_DATASET, [m]) if keep_previous else None
+        prev = time_layout.read_days(store, SCORED_DATASET, chunk) if keep_previous else None
+        prev_m = time_layout.read_days(store, MENTIONS_DATASET, chunk) if keep_previous else None
         if prev is not None and prev_m is None:
             prev_m = pl.DataFrame(schema=MENTION_SCHEMA)
         result = score_text_incrementally(None, events, sentiment_method=sentiment_method, extra_term_files=extra,
                                           previous=prev, previous_mentions=prev_m)
-        got = month_layout.write_months(store, SCORED_DATASET, result.events, [m])
-        month_layout.write_months(store, MENTIONS_DATASET, result.mentions, [m])
-        written.update(got)
+        written.update(time_layout.write_days(store, SCORED_DATASET, result.events, chunk))
+        time_layout.write_days(store, MENTIONS_DATASET, result.mentions, chunk)
         rescored += result.rescored_records
         reused += result.reused_records
     store.write_partition(METHOD_STATE, pl.DataFrame({"version": [version]}))
-    month_layout.mark_consumed(store, EVENTS_DATASET, CONSUMER, current)
-    return ScoredMonths(written, rescored, reused, reason)
+    time_layout.mark_consumed(store, EVENTS_DATASET, CONSUMER, current)
+    return ScoredDays(written, rescored, reused, reason)

@@ -7,10 +7,7 @@ and touchpoint mentions that these functions use when present (``sentiment``, ``
 
 from cx_pipeline.scoring.aggregates import (
     AGGREGATE_SCHEMA,
-    changed_period_keys,
     metric_aggregates,
-    recompute_periods,
-    update_aggregates,
 )
 from cx_pipeline.scoring.alerts import (
     ALERT_SCHEMA,
@@ -46,13 +43,10 @@ __all__ = [
     "ScoringConfig",
     "alert_messages",
     "alert_tests",
-    "changed_period_keys",
     "key_drivers",
     "metric_aggregates",
     "peak_end_journeys",
     "peak_end_summary",
     "peaks_potholes",
-    "recompute_periods",
     "significant_drops",
-    "update_aggregates",
 ]

@@ -402,202 +402,107 @@ def metric_aggregates(
     only_periods: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Aggregates (schema :data:`AGGREGATE_SCHEMA`) of contract events, optionally with ``sentiment`` /
-    ``sentiment_label`` columns. ``only_periods`` (brand, grain, period) limits the work to those periods."""
+    ``sentiment_label`` columns: day cells (:func:`day_cells`) rolled up to each grain of ``periods``.
+    ``only_periods`` (brand, grain, period) keeps only those rows."""
     cfg = config or ScoringConfig()
-    grains = [g for g in periods if g != ALL]
-    if ALL in periods:  # the whole history is summed from its months (see month_cells)
-        if only_periods is not None:
-            raise ValueError("the all grain is computed from month cells; ask for it without only_periods")
-        cells = _grouped(events, sorted({*grains, "month"}), cfg, None)
-        parts = [cells.filter(pl.col("grain").is_in(grains)), _all_from_cells(cells.filter(grain="month"))]
-        grouped = pl.concat(parts, how="diagonal_relaxed")
-    else:
-        grouped = _grouped(events, grains, cfg, only_periods)
-    out = _finish(grouped, cfg).collect()
-    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()]).sort(
-        "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
-    )
+    out = aggregates_from_cells(day_cells(events, cfg), periods, cfg)
+    if only_periods is not None:
+        out = out.join(only_periods.select(PERIOD_KEYS).unique(), on=list(PERIOD_KEYS), how="semi")
+    return out
 
 
-#: per-cell sums that add up across months (the all grain is their sum; see month_cells)
+#: per-cell sums that add up across days (every grain is their sum over its days)
 _ADDITIVE = ("n", "wsum", "wy", "w_hit", "w_miss", "hits", "misses", "tops", "x_sum", "x_sq", "x_cnt", "xn_sum",
              "xn_sq", "xn_cnt", "n_respondents", "ss", "sm", "mm")
+CELL_KEYS = ("brand", "touchpoint", "source", "metric", "period_start")
 
 
-def month_cells(events: pl.LazyFrame | pl.DataFrame, config: ScoringConfig | None = None,
-                only_periods: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The month-grain cells (sufficient statistics per brand × touchpoint × source × metric × month) from which
-    :func:`aggregates_from_cells` computes the whole-history rows. Stored by the incremental build so that a
-    daily run sums a few thousand cells instead of re-reading the history."""
+def day_cells(events: pl.LazyFrame | pl.DataFrame, config: ScoringConfig | None = None) -> pl.DataFrame:
+    """Sufficient statistics per brand × touchpoint × source × metric × day (the reporting time zone's day):
+    counts, weighted sums, sums of squares and the per-respondent sums the clustered SE needs.
+
+    Every row of cx_metrics is computed from these, so a daily run recomputes the cells of the days that
+    changed and sums the rest. Clusters are respondent × day: a customer's answers on one day form one
+    cluster (one survey response, one review), while answers on different days count as separate respondents
+    in weeks, months and all time (``n_respondents`` there counts respondent-days)."""
     cfg = config or ScoringConfig()
-    return _grouped(events, ["month"], cfg, only_periods).collect()
-
-
-def aggregates_from_cells(cells: pl.DataFrame, config: ScoringConfig | None = None) -> pl.DataFrame:
-    """Whole-history (grain ``all``) aggregates from month cells; equal to a direct computation except that a
-    respondent's answers in different months are separate clusters (module docstring)."""
-    cfg = config or ScoringConfig()
-    if not cells.height:
-        return empty_aggregates()
-    out = _finish(_all_from_cells(cells.lazy()), cfg).collect()
-    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()])
-
-
-def _all_from_cells(cells: pl.LazyFrame) -> pl.LazyFrame:
-    keys = ["brand", "touchpoint", "source", "metric"]
-    x_cnt, xn_cnt = pl.col("x_cnt"), pl.col("xn_cnt")
-    return (
-        cells.group_by(keys)
-        .agg(*[pl.col(c).sum() for c in _ADDITIVE], lo=pl.col("lo").min(), hi=pl.col("hi").max(),
-             weighted=pl.col("weighted").any(), scale_keys=pl.col("scale_keys").explode().unique())
-        .with_columns(
-            grain=pl.lit(ALL), period=pl.lit(ALL), period_start=pl.lit(None, dtype=pl.Date),
-            ybar=pl.col("wy") / pl.col("wsum"), p_hit=pl.col("w_hit") / pl.col("wsum"),
-            p_miss=pl.col("w_miss") / pl.col("wsum"), total=pl.col("x_sum"),
-            mean_all=pl.when(x_cnt > 0).then(pl.col("x_sum") / x_cnt),
-            std=pl.when(x_cnt > 1).then(((pl.col("x_sq") - pl.col("x_sum") ** 2 / x_cnt) / (x_cnt - 1))
-                                        .clip(lower_bound=0.0).sqrt()),
-            mean_norm=pl.when(xn_cnt > 0).then(pl.col("xn_sum") / xn_cnt),
-            std_norm=pl.when(xn_cnt > 1).then(((pl.col("xn_sq") - pl.col("xn_sum") ** 2 / xn_cnt) / (xn_cnt - 1))
-                                              .clip(lower_bound=0.0).sqrt()),
-            n_scales=pl.col("scale_keys").list.len(),
-        )
-    )
-
-
-def _grouped(events: pl.LazyFrame | pl.DataFrame, grains: Sequence[str], cfg: ScoringConfig,
-             only_periods: pl.DataFrame | None) -> pl.LazyFrame:
-    """Per cell (GROUP_KEYS) the statistics ``_finish`` needs, plus the additive sums of :data:`_ADDITIVE`."""
     lf = _prepared(events, cfg)
-    rows = with_periods(_measure_rows(lf, cfg), grains, time_zone=cfg.time_zone,
+    rows = with_periods(_measure_rows(lf, cfg), ["day"], time_zone=cfg.time_zone,
                         brand_time_zones=cfg.brand_time_zones)
-    if only_periods is not None:
-        rows = rows.join(only_periods.lazy().select(PERIOD_KEYS).unique(), on=list(PERIOD_KEYS), how="semi")
     rolled = _with_rollups(rows, cfg).with_columns(_y=answer_value_expr())
-    # cluster-robust variance needs, per cell, each respondent's sum of answers s_c and count m_c (module doc)
+    keys = list(GROUP_KEYS)
     clusters = (
-        rolled.group_by([*GROUP_KEYS, "respondent"])
+        rolled.group_by([*keys, "respondent"])
         .agg(_s=(pl.col("w") * pl.col("_y")).sum(), _m=pl.col("w").sum())
-        .group_by(list(GROUP_KEYS))
+        .group_by(keys)
         .agg(n_respondents=pl.len().cast(pl.Int64), ss=(pl.col("_s") ** 2).sum(),
              sm=(pl.col("_s") * pl.col("_m")).sum(), mm=(pl.col("_m") ** 2).sum())
     )
-    grouped = rolled.group_by(list(GROUP_KEYS)).agg(
+    cells = rolled.group_by(keys).agg(
         # bool sums are unsigned in polars: cast before any subtraction (P − D)
         n=pl.len().cast(pl.Int64),
         lo=pl.col("lo").min(),
         hi=pl.col("hi").max(),
-        wsum=pl.col("w").sum(),
         weighted=(pl.col("w") != 1.0).any(),
-        ybar=(pl.col("w") * pl.col("_y")).sum() / pl.col("w").sum(),
-        p_hit=(pl.col("w") * pl.col("hit").cast(pl.Float64)).sum() / pl.col("w").sum(),
-        p_miss=(pl.col("w") * pl.col("miss").cast(pl.Float64)).sum() / pl.col("w").sum(),
-        hits=pl.col("hit").sum().cast(pl.Int64),
-        misses=pl.col("miss").sum().cast(pl.Int64),
-        tops=pl.col("top").sum().cast(pl.Int64),
-        total=pl.col("x").sum(),
-        mean_all=pl.col("x").mean(),
-        std=pl.col("x").std(),
-        mean_norm=pl.col("x_norm").mean(),
-        std_norm=pl.col("x_norm").std(),
-        n_scales=pl.col("scale_key").n_unique(),
-        scale_keys=pl.col("scale_key").unique(),
+        scale_keys=pl.col("scale_key").unique().sort(),
+        wsum=pl.col("w").sum(),
         wy=(pl.col("w") * pl.col("_y")).sum(),
         w_hit=(pl.col("w") * pl.col("hit").cast(pl.Float64)).sum(),
         w_miss=(pl.col("w") * pl.col("miss").cast(pl.Float64)).sum(),
+        hits=pl.col("hit").sum().cast(pl.Int64),
+        misses=pl.col("miss").sum().cast(pl.Int64),
+        tops=pl.col("top").sum().cast(pl.Int64),
         x_sum=pl.col("x").sum(),
         x_sq=(pl.col("x") ** 2).sum(),
         x_cnt=pl.col("x").count().cast(pl.Int64),
         xn_sum=pl.col("x_norm").sum(),
         xn_sq=(pl.col("x_norm") ** 2).sum(),
         xn_cnt=pl.col("x_norm").count().cast(pl.Int64),
-    )
-    return grouped.join(clusters, on=list(GROUP_KEYS), how="left", nulls_equal=True)
+    ).join(clusters, on=keys, how="left", nulls_equal=True)
+    return cells.select(*CELL_KEYS, *_ADDITIVE, "lo", "hi", "weighted", "scale_keys").collect().sort(
+        list(CELL_KEYS), nulls_last=False)
 
 
-# ------------------------------------------------------------------------------------ incremental update
+def _period_of(grain: str) -> dict[str, pl.Expr]:
+    day = pl.col("period_start")
+    if grain == "day":
+        return {"period": day.dt.strftime("%Y-%m-%d"), "period_start": day}
+    if grain == "week":
+        return {"period": pl.format("{}-W{}", day.dt.iso_year(), day.dt.week().cast(pl.String).str.zfill(2)),
+                "period_start": day.dt.truncate("1w")}
+    if grain == "month":
+        return {"period": day.dt.strftime("%Y-%m"), "period_start": day.dt.truncate("1mo")}
+    if grain == ALL:
+        return {"period": pl.lit(ALL), "period_start": pl.lit(None, dtype=pl.Date)}
+    raise ValueError(f"unknown period grain {grain!r}; expected one of {GRAINS}")
 
-#: columns whose change moves an event's contribution to an aggregate
-_DIFF_COLUMNS = ("event_id", "content_hash", "is_removed", "brand", "touchpoint", "metric", "source",
-                 "occurred_at", "published_at", "score_raw", "score_norm", "sentiment", "sentiment_label",
-                 "customer_key", "weight")
 
-
-def changed_period_keys(
-    old_events: pl.LazyFrame | pl.DataFrame | None,
-    new_events: pl.LazyFrame | pl.DataFrame,
-    *,
-    periods: Sequence[str] = ("day", "week", "month"),
-    config: ScoringConfig | None = None,
-) -> pl.DataFrame:
-    """(brand, grain, period) keys touched by events added, removed or changed between two event tables.
-
-    An event that moved (new date, brand or retagging) touches both its old and its new period.
-    """
+def aggregates_from_cells(cells: pl.DataFrame, periods: Sequence[str] = GRAINS,
+                          config: ScoringConfig | None = None) -> pl.DataFrame:
+    """cx_metrics rows for each grain of ``periods`` from day cells (:func:`day_cells`)."""
     cfg = config or ScoringConfig()
-    new = new_events.lazy()
-    new_cols = new.collect_schema().names()
-    if old_events is None:
-        changed = new
-    else:
-        old = old_events.lazy()
-        old_cols = old.collect_schema().names()
-        on = [c for c in _DIFF_COLUMNS if c in new_cols and c in old_cols]
-        if "event_id" not in on:
-            raise ValueError("both event tables need event_id to find changed periods")
-        cast_old = old.select(on).cast({c: new.collect_schema()[c] for c in on})
-        changed = pl.concat([
-            new.select(on).join(cast_old, on=on, how="anti", nulls_equal=True),
-            cast_old.join(new.select(on), on=on, how="anti", nulls_equal=True),
-        ], how="vertical")
-    cols = changed.collect_schema().names()
-    stamped = changed.with_columns(_ts=time_base_expr(cols)).select("brand", "_ts")
-    return (
-        with_periods(stamped, periods, time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
-        .select(PERIOD_KEYS).unique().sort(PERIOD_KEYS).collect()
+    if not cells.height:
+        return empty_aggregates()
+    keys = ["brand", "touchpoint", "source", "metric", "grain", "period", "period_start"]
+    x_cnt, xn_cnt = pl.col("x_cnt"), pl.col("xn_cnt")
+    parts = [
+        cells.lazy().with_columns(grain=pl.lit(g), **_period_of(g))
+        .group_by(keys)
+        .agg(*[pl.col(c).sum() for c in _ADDITIVE], lo=pl.col("lo").min(), hi=pl.col("hi").max(),
+             weighted=pl.col("weighted").any(), n_scales=pl.col("scale_keys").explode().n_unique())
+        for g in periods
+    ]
+    grouped = pl.concat(parts, how="vertical").with_columns(
+        ybar=pl.col("wy") / pl.col("wsum"), p_hit=pl.col("w_hit") / pl.col("wsum"),
+        p_miss=pl.col("w_miss") / pl.col("wsum"), total=pl.col("x_sum"),
+        mean_all=pl.when(x_cnt > 0).then(pl.col("x_sum") / x_cnt),
+        std=pl.when(x_cnt > 1).then(((pl.col("x_sq") - pl.col("x_sum") ** 2 / x_cnt) / (x_cnt - 1))
+                                    .clip(lower_bound=0.0).sqrt()),
+        mean_norm=pl.when(xn_cnt > 0).then(pl.col("xn_sum") / xn_cnt),
+        std_norm=pl.when(xn_cnt > 1).then(((pl.col("xn_sq") - pl.col("xn_sum") ** 2 / xn_cnt) / (xn_cnt - 1))
+                                          .clip(lower_bound=0.0).sqrt()),
     )
-
-
-def recompute_periods(
-    previous: pl.DataFrame,
-    events: pl.LazyFrame | pl.DataFrame,
-    keys: pl.DataFrame,
-    *,
-    config: ScoringConfig | None = None,
-) -> pl.DataFrame:
-    """Replace the rows of ``previous`` for the (brand, grain, period) ``keys`` by fresh aggregates of
-    ``events`` (the full, current event table); every other row is kept untouched."""
-    if keys.height == 0:
-        return previous
-    dated = keys.filter(pl.col("grain") != ALL)
-    parts = []
-    if dated.height:
-        parts.append(metric_aggregates(events, periods=dated["grain"].unique().to_list(), config=config,
-                                       only_periods=dated))
-    if dated.height < keys.height:  # whole-history rows of the touched brands
-        brands = keys.filter(pl.col("grain") == ALL)["brand"].unique().to_list()
-        parts.append(metric_aggregates(events, periods=(ALL,), config=config).filter(pl.col("brand").is_in(brands)))
-    fresh = pl.concat(parts, how="vertical")
-    kept = previous.join(keys.select(PERIOD_KEYS), on=list(PERIOD_KEYS), how="anti")
-    return pl.concat([kept.select(list(AGGREGATE_SCHEMA)).cast(AGGREGATE_SCHEMA), fresh], how="vertical").sort(
+    out = _finish(grouped, cfg).collect()
+    return out.select([pl.col(c).cast(t) for c, t in AGGREGATE_SCHEMA.items()]).sort(
         "brand", "grain", "period_start", "period", "touchpoint", "source", "metric", nulls_last=False
     )
-
-
-def update_aggregates(
-    previous: pl.DataFrame | None,
-    old_events: pl.LazyFrame | pl.DataFrame | None,
-    new_events: pl.LazyFrame | pl.DataFrame,
-    *,
-    periods: Sequence[str] = ("day", "week", "month"),
-    config: ScoringConfig | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Aggregates of ``new_events`` recomputing only the periods whose events changed since ``old_events``.
-
-    Returns (aggregates, recomputed keys). Without a previous aggregate frame everything is computed.
-    """
-    if previous is None or old_events is None:
-        full = metric_aggregates(new_events, periods=periods, config=config)
-        return full, full.select(PERIOD_KEYS).unique().sort(PERIOD_KEYS)
-    keys = changed_period_keys(old_events, new_events, periods=periods, config=config)
-    return recompute_periods(previous, new_events, keys, config=config), keys

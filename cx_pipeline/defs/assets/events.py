@@ -32,9 +32,9 @@ from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import CustomerKeys, DataStore, SourcesFile
 from cx_pipeline.pipeline.events_table import EVENTS_DATASET as TOUCHPOINT_EVENTS_DATASET
 from cx_pipeline.pipeline.events_table import update_touchpoint_events
-from cx_pipeline.pipeline.month_layout import read_months
 from cx_pipeline.pipeline.reviews import SITE_SUMMARY_SCHEMA, review_events_from_pages
 from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
+from cx_pipeline.pipeline.time_layout import read_days
 from cx_pipeline.sources import ParseError, ParseResult
 
 REVIEW_EVENTS_KEY = ["events", "review_events"]
@@ -212,7 +212,7 @@ def survey_events(
 
 class TouchpointEventsConfig(Config):
     full_rebuild: bool = False
-    """Rebuild every month from all batch files (after deleting batches by hand, or to verify the incremental
+    """Rebuild every day from all batch files (after deleting batches by hand, or to verify the incremental
     table); a daily run merges only new or changed batch files."""
 
 
@@ -224,29 +224,29 @@ class TouchpointEventsConfig(Config):
         AssetDep(RAW_PAGES_KEY, partition_mapping=AllPartitionMapping()),
     ],
     group_name="events",
-    metadata={**EVENTS_META, "cx/partition_by": ["month"]},
+    metadata={**EVENTS_META, "cx/partition_by": ["month", "day"]},
     kinds={"parquet"},
     check_specs=event_check_specs(TOUCHPOINT_EVENTS_KEY),
     description="The analyst table: every touchpoint event once (latest version), removed reviews marked, "
-    "Hive-partitioned by the month of the experience date. A run merges only new or changed batch files into "
-    "the months they reach.",
+    "Hive-partitioned by month and day of the experience date. A run merges only new or changed batch files into "
+    "the days they reach.",
 )
 def touchpoint_events(context: AssetExecutionContext, config: TouchpointEventsConfig, data_store: DataStore):
     """Thin wiring over ``update_touchpoint_events``: it reads the batch files itself (one listing, only the new
     ones), so the run's cost follows the new batches, not the history."""
     store = data_store.store()
     update = update_touchpoint_events(store, full=config.full_rebuild)
-    written = sorted(m for m, rows in update.months_written.items() if rows)
-    touched = read_months(store, TOUCHPOINT_EVENTS_DATASET, written, schema=EVENT_SCHEMA)
+    written = sorted(d for d, rows in update.days_written.items() if rows)
+    touched = read_days(store, TOUCHPOINT_EVENTS_DATASET, written, schema=EVENT_SCHEMA)
     ev = touched if touched is not None else empty_events()
     context.log.info(f"{update.batches_read} batch file(s), {update.events_in} event(s) merged into "
-                     f"{len(update.months_written)} month(s) ({update.reason})")
+                     f"{len(update.days_written)} day(s) ({update.reason})")
     return MaterializeResult(
         metadata=frame_metadata(
             ev,
             EVENT_PREVIEW,
-            months_rewritten=MetadataValue.md(
-                ", ".join(f"{m} ({n:,})" for m, n in sorted(update.months_written.items())) or "none"),
+            days_rewritten=len(update.days_written),
+            rows_rewritten=sum(update.days_written.values()),
             batch_files_read=update.batches_read,
             events_merged=update.events_in,
             full_rebuild=update.full,

@@ -28,14 +28,20 @@ from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
 from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.resources import DataStore, SourcesFile
-from cx_pipeline.pipeline.month_layout import read_months
+from cx_pipeline.pipeline.downstream import (
+    build_journeys,
+    build_key_drivers,
+    build_peaks_potholes,
+    build_reply_latency,
+)
 from cx_pipeline.pipeline.scoring_state import aggregates_incrementally
 from cx_pipeline.pipeline.text_scoring_state import (
     MENTIONS_DATASET,
     SCORED_DATASET,
     MethodChanged,
-    update_scored_months,
+    update_scored_days,
 )
+from cx_pipeline.pipeline.time_layout import read_days
 from cx_pipeline.scoring import (
     AGGREGATE_SCHEMA,
     ALERT_SCHEMA,
@@ -47,14 +53,11 @@ from cx_pipeline.scoring import (
     DriverConfig,
     ScoringConfig,
     alert_tests,
-    key_drivers,
-    peak_end_journeys,
     peak_end_summary,
-    peaks_potholes,
     significant_drops,
 )
 from cx_pipeline.scoring.peaks_potholes import PeakConfig
-from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA, reply_latency
+from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA
 from cx_pipeline.scoring.text.mentions import MENTION_SCHEMA, MENTION_UNIQUE
 from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD
 
@@ -92,7 +95,7 @@ class TextScoringConfig(Config):
     extra_term_files: list[str] = Field(default_factory=list)
     """Touchpoint term files (YAML) merged over the bundled lists, e.g. a brand's own words."""
     rescore_all: bool = False
-    """Rescore every stored month: the backfill after a change of method or term lists (a run with a different
+    """Rescore every stored day: the backfill after a change of method or term lists (a run with a different
     method fails with the size of that backfill until this is set)."""
 
 
@@ -102,22 +105,22 @@ class TextScoringConfig(Config):
         "scored_events": AssetOut(
             key=SCORED_EVENTS_KEY,
             group_name="scored",
-            metadata={"cx/partition_by": ["month"]},
+            metadata={"cx/partition_by": ["month", "day"]},
             kinds={"polars", "parquet"},
             freshness_policy=DAILY_FRESHNESS,
             is_required=False,
             description="Every touchpoint event with language (declared, detected, or detected over a wrong "
             "declaration), sentiment −1..1 with label computed from its clauses, touchpoints mentioned in the text "
-            "(with evidence) and the method/version that made each score. By month, like touchpoint_events.",
+            "(with evidence) and the method/version that made each score. By day, like touchpoint_events.",
         ),
         "touchpoint_mentions": AssetOut(
             key=MENTIONS_KEY,
             group_name="scored",
-            metadata={"cx/partition_by": ["month"]},
+            metadata={"cx/partition_by": ["month", "day"]},
             kinds={"polars", "parquet"},
             is_required=False,
             description="One row per event × touchpoint its text talks about: the clause(s), the matched terms, "
-            "and the sentiment of those clauses alone (a survey comment counts once per response). By month.",
+            "and the sentiment of those clauses alone (a survey comment counts once per response). By day.",
         ),
     },
     check_specs=[
@@ -132,32 +135,32 @@ class TextScoringConfig(Config):
 )
 def scored_events(context: AssetExecutionContext, config: TextScoringConfig, data_store: DataStore):
     """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses. Only the
-    months of touchpoint_events rewritten since the last run are read, and within them only records whose events
+    days of touchpoint_events rewritten since the last run are read, and within them only records whose events
     changed are scored (``text_scoring_state``)."""
     store = data_store.store()
     t0 = time.perf_counter()
     try:
-        result = update_scored_months(store, sentiment_method=config.sentiment_method,
+        result = update_scored_days(store, sentiment_method=config.sentiment_method,
                                       extra_term_files=config.extra_term_files, rescore_all=config.rescore_all)
     except MethodChanged as exc:
         raise Failure(str(exc), allow_retries=False) from None
     seconds = time.perf_counter() - t0
-    months = sorted(m for m, n in result.months.items() if n)
-    scored = read_months(store, SCORED_DATASET, months)
-    mentions = read_months(store, MENTIONS_DATASET, months)
+    days = sorted(d for d, n in result.days.items() if n)
+    scored = read_days(store, SCORED_DATASET, days)
+    mentions = read_days(store, MENTIONS_DATASET, days)
     scored = scored if scored is not None else pl.DataFrame(schema=EVENT_POLARS_SCHEMA)
     mentions = mentions if mentions is not None else pl.DataFrame(schema=MENTION_SCHEMA)
-    context.log.info(f"text scoring: {len(result.months)} month(s), {result.rescored_records} record(s) scored, "
+    context.log.info(f"text scoring: {len(result.days)} day(s), {result.rescored_records} record(s) scored, "
                      f"{result.reused_records} reused ({result.reason})")
     texts = scored.filter(pl.col("sentiment").is_not_null()) if "sentiment" in scored.columns else scored.clear()
-    written = MetadataValue.md(", ".join(f"{m} ({n:,})" for m, n in sorted(result.months.items())) or "none")
+    written = len(result.days)
     yield MaterializeResult(
         asset_key=SCORED_EVENTS_KEY,
         metadata=frame_metadata(
             scored,
             [c for c in ("source", "language", "sentiment_label", "sentiment", "text_touchpoints", "title")
              if c in scored.columns],
-            months_rewritten=written,
+            days_rewritten=written,
             sentiment_labels=counts_by(texts, "sentiment_label"),
             records_scored=result.rescored_records,
             records_reused=result.reused_records,
@@ -171,7 +174,7 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, dat
         metadata=frame_metadata(
             mentions,
             ["source", "touchpoint", "origin", "sentiment_label", "sentiment", "clause"],
-            months_rewritten=written,
+            days_rewritten=written,
             mentions_by_touchpoint=counts_by(mentions, "touchpoint"),
             labels=counts_by(mentions, "sentiment_label"),
         ),
@@ -182,7 +185,7 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, dat
         check_name="contract_columns",
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"problems": "; ".join(problems) or "none", "months_checked": len(months)},
+        metadata={"problems": "; ".join(problems) or "none", "days_checked": len(days)},
     )
     yield dataset_check_result(MENTIONS_KEY, mentions, MENTION_SCHEMA, MENTION_UNIQUE)
 
@@ -199,7 +202,7 @@ def scored_events(context: AssetExecutionContext, config: TextScoringConfig, dat
     "low-n flag. Only periods whose events changed are recomputed.",
 )
 def cx_metrics(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
-    """Reads only the rewritten months of scored events (and their neighbours) and sums stored month cells for the
+    """Reads only the rewritten days of scored events (and their neighbours) and rolls stored day cells up for the
     whole-history rows (``scoring_state``)."""
     aggregates, recomputed, full = aggregates_incrementally(data_store.store(), ScoringConfig(**_zones(sources)))
     overall = aggregates.filter((pl.col("grain") == "all") & (pl.col("source") == "all"))
@@ -218,16 +221,15 @@ def cx_metrics(context: AssetExecutionContext, data_store: DataStore, sources: S
 
 @asset(
     key=DRIVERS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY), "touchpoint_mentions": AssetIn(key=MENTIONS_KEY)},
+    deps=[SCORED_EVENTS_KEY, MENTIONS_KEY],
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(DRIVERS_KEY, DRIVERS_UNIQUE)],
     description="Which touchpoints move the overall outcome: Shapley-value regression on per-touchpoint ratings "
     "(with R²) and text impact = score(all) − score(without mentions); importance × performance per brand/period.",
 )
-def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFrame,
-                      touchpoint_mentions: pl.LazyFrame, sources: SourcesFile):
-    drivers = key_drivers(scored_events, mentions=touchpoint_mentions, config=DriverConfig(**_zones(sources)))
+def key_drivers_table(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
+    drivers = build_key_drivers(data_store.store(), DriverConfig(**_zones(sources)))
     latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
     yield Output(
         drivers,
@@ -242,7 +244,7 @@ def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFram
 
 @asset(
     key=PEAKS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY), "touchpoint_mentions": AssetIn(key=MENTIONS_KEY)},
+    deps=[SCORED_EVENTS_KEY, MENTIONS_KEY],
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(PEAKS_KEY, PEAKS_UNIQUE)],
@@ -250,9 +252,8 @@ def key_drivers_table(context: AssetExecutionContext, scored_events: pl.LazyFram
     "scores or strongly negative language about that touchpoint, from its mentions) with Wilson CIs, ranked, "
     "with redacted example clauses.",
 )
-def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFrame,
-                       touchpoint_mentions: pl.LazyFrame, sources: SourcesFile):
-    table = peaks_potholes(scored_events, mentions=touchpoint_mentions, config=PeakConfig(**_zones(sources)))
+def peaks_and_potholes(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
+    table = build_peaks_potholes(data_store.store(), PeakConfig(**_zones(sources)))
     overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
     examples = overall.select(
         "brand",
@@ -273,15 +274,15 @@ def peaks_and_potholes(context: AssetExecutionContext, scored_events: pl.LazyFra
 
 @asset(
     key=JOURNEYS_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    deps=[SCORED_EVENTS_KEY],
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(JOURNEYS_KEY, JOURNEYS_UNIQUE)],
     description="Per customer (linked by customer_key, never identity): peak-end score of the journey against its "
     "plain mean (Kahneman's peak-end rule).",
 )
-def customer_journeys(context: AssetExecutionContext, scored_events: pl.LazyFrame):
-    journeys = peak_end_journeys(scored_events)
+def customer_journeys(context: AssetExecutionContext, data_store: DataStore):
+    journeys = build_journeys(data_store.store())
     summary = peak_end_summary(journeys)
     yield Output(
         journeys,
@@ -369,15 +370,15 @@ def cx_alerts(context: AssetExecutionContext, alert_tests: pl.DataFrame):
 
 @asset(
     key=REPLIES_KEY,
-    ins={"scored_events": AssetIn(key=SCORED_EVENTS_KEY)},
+    deps=[SCORED_EVENTS_KEY],
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(REPLIES_KEY, REPLIES_UNIQUE)],
     description="Company replies to public reviews as a customer-service touchpoint: reply rate (Wilson CI) and "
     "median / p90 / mean hours to reply, per brand × source × month and overall.",
 )
-def reply_latency_table(context: AssetExecutionContext, scored_events: pl.LazyFrame, sources: SourcesFile):
-    table = reply_latency(scored_events, **_zones(sources))
+def reply_latency_table(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
+    table = build_reply_latency(data_store.store(), **_zones(sources))
     yield Output(
         table,
         metadata=frame_metadata(

@@ -1,4 +1,4 @@
-"""The month-partitioned analyst table built day by day equals one full build over every batch (issue 11).
+"""The day-partitioned analyst table built day by day equals one full build over every batch (issue 11).
 
 History: 40 crawl days across January and February with a late edit that moves a review to another month, a
 complete crawl that no longer lists older reviews (they are marked removed), a re-seen review, and a survey file.
@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from cx_pipeline.contract import EVENT_SCHEMA
-from cx_pipeline.pipeline import month_layout
+from cx_pipeline.pipeline import time_layout
 from cx_pipeline.pipeline.events_table import (
     EVENTS_DATASET,
     build_touchpoint_events,
@@ -92,7 +92,7 @@ def test_day_by_day_equals_full_build_with_edits_moves_and_removals(tmp_path) ->
     # the edit moved its review to December: one event there, none left behind in January under its id
     moved = incremental.filter(pl.col("content_hash") == "edited")
     assert moved.height == 1 and moved["occurred_at"][0].month == 12
-    assert "2025-12" in month_layout.stored_months(store, EVENTS_DATASET)
+    assert "2025-12-20" in time_layout.stored_days(store, EVENTS_DATASET)
     # removals: what the complete crawl of day 36 did not list and nothing saw since (days < 30, and the edit of
     # day 33, whose review the crawl no longer listed) — reviews re-listed or published after it stay
     complete_at = start_of(2026, 1, 5) + timedelta(days=COMPLETE_DAY)
@@ -100,9 +100,9 @@ def test_day_by_day_equals_full_build_with_edits_moves_and_removals(tmp_path) ->
     assert removed.height == 30 * PER_DAY  # the edited review is one of them
     assert removed.filter(pl.col("ingested_at") >= complete_at).height == 0
     assert incremental.filter(~pl.col("is_removed") & (pl.col("ingested_at") < complete_at)).height == 6  # surveys
-    # a daily run touched one or two months (plus the edit's December and the complete crawl's sweep)
+    # a daily run rewrote the days its reviews' experiences fell on (up to 20 days back), nothing older
     ordinary = [r for i, r in enumerate(runs) if i not in (0, 33, COMPLETE_DAY)]
-    assert max(len(r.months_written) for r in ordinary) <= 2
+    assert max(len(r.days_written) for r in ordinary) <= 21
     assert all(r.batches_read == 1 for r in ordinary if r is not runs[20]) and runs[20].batches_read == 2
 
 
@@ -113,25 +113,29 @@ def test_a_second_build_adds_nothing_and_a_full_rebuild_in_chunks_gives_the_same
     update_touchpoint_events(store)
     first = _table(store)
     again = update_touchpoint_events(store)
-    assert (again.batches_read, again.months_written, again.full) == (0, {}, False)
+    assert (again.batches_read, again.days_written, again.full) == (0, {}, False)
     rebuilt = update_touchpoint_events(store, full=True, batches_per_chunk=5)
     assert rebuilt.full and rebuilt.batches_read == 12
     assert _table(store).equals(first)
 
 
-def test_files_are_time_sorted_month_partitions_with_a_manifest(tmp_path) -> None:
+def test_files_are_time_sorted_day_partitions_in_month_folders_with_a_manifest(tmp_path) -> None:
     store = ParquetStore(str(tmp_path))
     for i in range(3):
         _write_day(store, i)
     update_touchpoint_events(store)
-    months = month_layout.stored_months(store, EVENTS_DATASET)
-    assert months == sorted(month_layout.manifest(store, EVENTS_DATASET)["month"].to_list())
-    for m in months:
-        part = month_layout.read_months(store, EVENTS_DATASET, [m])
+    days = time_layout.stored_days(store, EVENTS_DATASET)
+    assert days == sorted(time_layout.manifest(store, EVENTS_DATASET)["day"].to_list())
+    assert (tmp_path / "events" / "touchpoint_events" / f"month={days[0][:7]}" / f"day={days[0]}").is_dir()
+    for d in days:
+        part = time_layout.read_days(store, EVENTS_DATASET, [d])
         assert part is not None
         t = part.select(pl.coalesce("occurred_at", "published_at"))
         assert t.to_series().is_sorted()
-        assert t.to_series().dt.strftime("%Y-%m").unique().to_list() == [m]
+        assert t.to_series().dt.strftime("%Y-%m-%d").unique().to_list() == [d]
+    # one scan over the folder reads each event once
+    lf = pl.scan_parquet(str(tmp_path / "events" / "touchpoint_events" / "**" / "*.parquet"), hive_partitioning=False)
+    assert lf.select(pl.len()).collect().item() == 3 * PER_DAY
 
 
 def test_a_removed_batch_file_triggers_a_full_rebuild(tmp_path) -> None:
@@ -145,7 +149,7 @@ def test_a_removed_batch_file_triggers_a_full_rebuild(tmp_path) -> None:
     assert _table(store).height == 2 * PER_DAY
 
 
-@pytest.mark.parametrize("month,expected", [("2026-01", {"2025-12", "2026-01", "2026-02"}),
-                                            ("2026-12", {"2026-11", "2026-12", "2027-01"})])
-def test_neighbour_months(month: str, expected: set[str]) -> None:
-    assert month_layout.neighbours([month]) == expected
+@pytest.mark.parametrize("day,expected", [("2026-01-01", {"2025-12-31", "2026-01-01", "2026-01-02"}),
+                                          ("2024-02-28", {"2024-02-27", "2024-02-28", "2024-02-29"})])
+def test_neighbour_days(day: str, expected: set[str]) -> None:
+    assert time_layout.neighbours([day]) == expected
