@@ -67,7 +67,7 @@ def _run_step(store, step: str) -> int:
     from cx_pipeline.scoring.peaks_potholes import PeakConfig
 
     if step == "touchpoint_events":
-        return sum(update_touchpoint_events(store).months_written.values())
+        return sum(update_touchpoint_events(store).days_written.values())
     if step == "scored_events":
         return update_scored_days(store).rescored_records
     if step == "cx_metrics":
@@ -75,9 +75,9 @@ def _run_step(store, step: str) -> int:
     if step == "alert_tests":
         return downstream.build_alert_tests(store, AlertConfig()).height
     if step == "key_drivers":
-        return downstream.build_key_drivers(store, DriverConfig()).height
+        return len(downstream.build_key_drivers(store, DriverConfig()).months)
     if step == "peaks_potholes":
-        return downstream.build_peaks_potholes(store, PeakConfig()).height
+        return len(downstream.build_peaks_potholes(store, PeakConfig()).months)
     if step == "customer_journeys":
         return downstream.build_journeys(store).height
     if step == "reply_latency":

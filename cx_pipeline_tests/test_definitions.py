@@ -19,7 +19,7 @@ EXPECTED = {
     "scored/scored_events": ("scored", None, {"events/touchpoint_events"}),
     "scored/touchpoint_mentions": ("scored", None, {"events/touchpoint_events"}),
     "scored/cx_metrics": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
-    "scored/key_drivers": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
+    "scored/key_drivers": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions", "scored/cx_metrics"}),
     "scored/peaks_potholes": ("scored", None, {"scored/scored_events", "scored/touchpoint_mentions"}),
     "scored/customer_journeys": ("scored", None, {"scored/scored_events"}),
     "scored/alert_tests": ("scored", None, {"scored/cx_metrics"}),

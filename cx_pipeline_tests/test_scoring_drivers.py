@@ -188,3 +188,20 @@ def test_key_drivers_combines_methods_and_handles_missing_columns() -> None:
     both = key_drivers(events, periods=("all",))
     assert set(both["method"]) == {"text_impact"}  # no per-touchpoint ratings → no regression
     assert text_impact_drivers(events.drop("text_touchpoints")).height == 0
+
+
+def test_a_large_period_is_analysed_on_a_stable_uniform_sample() -> None:
+    """Above max_records the regression runs on a hash sample: n is the sample, sampled_from the period's records,
+    the same records on every run, and the ordering of a clear signal survives."""
+    rng = np.random.default_rng(3)
+    n = 300
+    x = rng.uniform(0, 1, size=(n, 2))
+    y = np.clip(0.8 * x[:, 0] + 0.2 * x[:, 1] + rng.normal(0, 0.05, n), 0, 1)
+    events = _survey(y.tolist(), {"product": x[:, 0].tolist(), "delivery": x[:, 1].tolist()})
+    cfg = DriverConfig(max_records=120)
+    out = shapley_drivers(events, periods=("all",), config=cfg)
+    assert set(out["n"].to_list()) == {120} and set(out["sampled_from"].to_list()) == {300}
+    assert out.sort("rank")["touchpoint"].to_list() == ["product", "delivery"]
+    assert out.equals(shapley_drivers(events, periods=("all",), config=cfg))
+    full = shapley_drivers(events, periods=("all",))
+    assert full["sampled_from"].null_count() == full.height and set(full["n"].to_list()) == {300}

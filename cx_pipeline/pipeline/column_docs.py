@@ -45,6 +45,8 @@ DRIVER_DOCS: dict[str, str] = {
     "outcome": "The outcome, one metric (text_impact: '<score>:<metric>').",
     "touchpoint": "The driver touchpoint; all on a row that only carries a note.",
     "n": "Records used (Shapley: complete cases; text: records with an outcome).",
+    "sampled_from": "Records in the brand × period when n comes from a uniform sample of at most 20,000 of them (a "
+    "stable hash of record_id, the same records every run); null when every record was used.",
     "n_mentions": "text_impact: records whose text names the touchpoint.",
     "r2": "Shapley: R² of the full regression.",
     "importance": "Shapley: R² contribution; text_impact: |impact| (unit: see unit).",

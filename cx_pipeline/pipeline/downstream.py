@@ -6,8 +6,14 @@ times exactly what a run does. Each reads only the columns it needs from the mon
 
 from __future__ import annotations
 
-import polars as pl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
 
+import polars as pl
+import polars_hash as plh
+
+from cx_pipeline.pipeline import time_layout
 from cx_pipeline.pipeline.time_layout import scan_all
 from cx_pipeline.scoring import (
     AlertConfig,
@@ -17,13 +23,17 @@ from cx_pipeline.scoring import (
     peak_end_journeys,
     peaks_potholes,
 )
-from cx_pipeline.scoring.peaks_potholes import PeakConfig
+from cx_pipeline.scoring.drivers import DRIVER_SCHEMA
+from cx_pipeline.scoring.peaks_potholes import PEAK_SCHEMA, PeakConfig, peaks_from_months
 from cx_pipeline.scoring.reply_latency import reply_latency
 from cx_pipeline.storage import ParquetStore
 
 SCORED_DATASET = "scored/scored_events"
 MENTIONS_DATASET = "scored/touchpoint_mentions"
 METRICS_DATASET = "scored/cx_metrics"
+DRIVERS_DATASET = "scored/key_drivers"
+PEAKS_DATASET = "scored/peaks_potholes"
+CELLS_STATE = "_state/cx_metrics_cells"
 _NO_TEXT = ("text", "title", "reply_text", "text_evidence")
 
 
@@ -40,12 +50,144 @@ def _mentions(store: ParquetStore) -> pl.LazyFrame | None:
     return scan_all(store, MENTIONS_DATASET)
 
 
-def build_key_drivers(store: ParquetStore, config: DriverConfig) -> pl.DataFrame:
-    return key_drivers(_scored(store), mentions=_mentions(store), config=config)
+# ------------------------------------------------------------------ month rows recomputed where days changed
+
+#: months recomputed together in one pass (bounded memory on a backfill)
+MONTHS_PER_PASS = 3
 
 
-def build_peaks_potholes(store: ParquetStore, config: PeakConfig) -> pl.DataFrame:
-    return peaks_potholes(_scored(store, keep_text=True), mentions=_mentions(store), config=config)
+@dataclass(frozen=True)
+class MonthlyUpdate:
+    """What an incremental month-grain build did."""
+
+    table: pl.DataFrame
+    months: list[str]
+    full: bool
+
+
+def _months_to_redo(store: ParquetStore, consumer: str, version: str,
+                    previous: pl.DataFrame | None) -> tuple[set[str], bool, list[tuple[str, pl.DataFrame]]]:
+    """(months to recompute, full rebuild?, manifests to mark consumed afterwards). A month is redone when a day
+    in it or next to it (local time zones) was rewritten since this consumer last ran."""
+    changed, current = time_layout.changed_days(store, SCORED_DATASET, consumer)
+    changed_m, current_m = time_layout.changed_days(store, MENTIONS_DATASET, consumer)
+    manifests = [(SCORED_DATASET, current), (MENTIONS_DATASET, current_m)]
+    stored = store.read(_version_path(consumer))
+    full = (previous is None or stored is None or not stored.height or stored["version"][0] != version)
+    days = set(time_layout.stored_days(store, SCORED_DATASET)) if full else time_layout.neighbours(changed | changed_m)
+    return {d[:7] for d in days if d != time_layout.UNDATED}, full, manifests
+
+
+def _version_path(consumer: str) -> str:
+    return f"_state/{consumer}_version"
+
+
+def _month_days(months: list[str]) -> set[str]:
+    """Every day of the months, plus the day before and after (a local month starts or ends in them)."""
+    days: set[str] = set()
+    for m in months:
+        start = date(int(m[:4]), int(m[5:7]), 1)
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        at = start - timedelta(days=1)
+        while at <= end:
+            days.add(at.isoformat())
+            at += timedelta(days=1)
+    return days
+
+
+def _scan(store: ParquetStore, dataset: str, days: set[str] | None, *, keep_text: bool) -> pl.LazyFrame | None:
+    lf = time_layout.scan_days(store, dataset, days)
+    if lf is None or keep_text:
+        return lf
+    return lf.select([c for c in lf.collect_schema().names() if c not in _NO_TEXT])
+
+
+def _monthly(store: ParquetStore, consumer: str, dataset: str, version: str, *, keep_text: bool,
+             schema: dict[str, pl.DataType],
+             compute: Callable[[pl.LazyFrame, pl.LazyFrame | None], pl.DataFrame],
+             all_time: Callable[[pl.DataFrame], pl.DataFrame]) -> MonthlyUpdate:
+    """Recompute the month rows of the months whose days changed (a few months per pass), keep the others, then
+    the all-time rows (``all_time`` of the month rows), and save output, version and consumed days in that
+    order so that a crash redoes work instead of skipping it."""
+    previous = store.read(dataset)
+    months, full, manifests = _months_to_redo(store, consumer, version, previous)
+    ordered = sorted(months)
+    fresh = []
+    for i in range(0, len(ordered), MONTHS_PER_PASS):
+        group = ordered[i:i + MONTHS_PER_PASS]
+        days = _month_days(group)
+        events = _scan(store, SCORED_DATASET, days, keep_text=keep_text)
+        if events is None:
+            continue
+        rows = compute(events, _scan(store, MENTIONS_DATASET, days, keep_text=True))
+        fresh.append(rows.filter((pl.col("grain") == "month") & pl.col("period").is_in(group)))
+    kept = [] if full or previous is None else [
+        previous.filter((pl.col("grain") == "month") & ~pl.col("period").is_in(ordered))]
+    empty = pl.DataFrame(schema=pl.Schema(schema))
+    month_rows = pl.concat([empty, *[f.select(list(schema)).cast(schema) for f in (*kept, *fresh)]])
+    table = pl.concat([month_rows, all_time(month_rows).select(list(schema)).cast(schema)])
+    store.write_partition(dataset, table)
+    store.write_partition(_version_path(consumer), pl.DataFrame({"version": [version]}))
+    for ds, current in manifests:
+        time_layout.mark_consumed(store, ds, consumer, current)
+    return MonthlyUpdate(table, ordered, full)
+
+
+def build_key_drivers(store: ParquetStore, config: DriverConfig) -> MonthlyUpdate:
+    """Month rows where days changed; all-time rows from a uniform record sample of the whole history (at most
+    ``config.max_records`` records a brand), so neither grows a run with history."""
+
+    def compute(events: pl.LazyFrame, mentions: pl.LazyFrame | None) -> pl.DataFrame:
+        return key_drivers(events, mentions=mentions, periods=("month",), config=config)
+
+    def all_time(_: pl.DataFrame) -> pl.DataFrame:
+        return _all_time_drivers(store, config)
+
+    return _monthly(store, "key_drivers", DRIVERS_DATASET, repr(config), keep_text=False, schema=DRIVER_SCHEMA,
+                    compute=compute, all_time=all_time)
+
+
+def _all_time_drivers(store: ParquetStore, config: DriverConfig) -> pl.DataFrame:
+    """All-time drivers on a hash sample: records whose xxhash64(record_id) falls under a per-brand threshold
+    sized from the brand's record count (from the metric cells), so only the sample is ever loaded."""
+    events = _scan(store, SCORED_DATASET, None, keep_text=False)
+    if events is None:
+        return pl.DataFrame(schema=pl.Schema(DRIVER_SCHEMA))
+    counts = _records_per_brand(store, config)
+    share = {b: min(1.0, 2.0 * config.max_records / n) for b, n in counts.items() if n}
+    if not share or all(v >= 1.0 for v in share.values()):
+        return key_drivers(events, mentions=_scan(store, MENTIONS_DATASET, None, keep_text=True),
+                           periods=("all",), config=config)
+    threshold = pl.col("brand").replace_strict(share, default=1.0, return_dtype=pl.Float64) * float(2**64 - 1)
+    keep = plh.col("record_id").nchash.xxhash64().cast(pl.Float64) <= threshold
+    mentions = _scan(store, MENTIONS_DATASET, None, keep_text=True)
+    out = key_drivers(events.filter(keep), mentions=None if mentions is None else mentions.filter(keep),
+                      periods=("all",), config=config)
+    # n is the sample; sampled_from says how many records the brand's history holds
+    sampled = pl.col("brand").replace_strict({b: n for b, n in counts.items() if share.get(b, 1.0) < 1.0},
+                                             default=None, return_dtype=pl.Int64)
+    return out.with_columns(sampled_from=pl.coalesce(sampled, pl.col("sampled_from")))
+
+
+def _records_per_brand(store: ParquetStore, config: DriverConfig) -> dict[str, int]:
+    """Records with an outcome per brand, from the day cells of cx_metrics (no pass over the events)."""
+    cells = store.read(CELLS_STATE)
+    if cells is None or not cells.height:
+        return {}
+    got = (cells.filter((pl.col("touchpoint") == config.outcome_touchpoint) & (pl.col("source") != "all")
+                        & pl.col("metric").is_in(list(config.outcome_metrics)))
+           .group_by("brand").agg(pl.col("n").sum()))
+    return dict(zip(got["brand"].to_list(), got["n"].to_list(), strict=True))
+
+
+def build_peaks_potholes(store: ParquetStore, config: PeakConfig) -> MonthlyUpdate:
+    """Month rows where days changed; all-time rows summed from the month rows."""
+
+    def compute(events: pl.LazyFrame, mentions: pl.LazyFrame | None) -> pl.DataFrame:
+        return peaks_potholes(events, mentions=mentions, periods=("month",), config=config)
+
+    return _monthly(store, "peaks_potholes", PEAKS_DATASET, repr(config), keep_text=True, schema=PEAK_SCHEMA,
+                    compute=compute, all_time=lambda months: peaks_from_months(months, config))
 
 
 def build_journeys(store: ParquetStore) -> pl.DataFrame:

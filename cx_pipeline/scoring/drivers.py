@@ -32,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+import polars_hash as plh
 
 from cx_pipeline.scoring.aggregates import time_base_expr, with_periods
 from cx_pipeline.scoring.metrics import DETRACTOR_MAX, PROMOTER_MIN, sentiment_class_expr
@@ -49,6 +50,7 @@ DRIVER_SCHEMA: dict[str, pl.DataType] = {
     "outcome": pl.String(),  # outcome metric(s), e.g. "nps"; text_impact: "<score>:<metrics>"
     "touchpoint": pl.String(),
     "n": pl.Int64(),  # records used (shapley: complete cases; text: all records with an outcome)
+    "sampled_from": pl.Int64(),  # records in the period when n comes from a uniform sample of them; else null
     "n_mentions": pl.Int64(),  # text_impact: records mentioning the touchpoint
     "r2": pl.Float64(),  # shapley: R² of the full model
     "importance": pl.Float64(),  # shapley: R² contribution; text: |impact|
@@ -88,6 +90,10 @@ class DriverConfig:
     seed: int = 7
     #: text impact of a touchpoint mentioned by fewer records is reported with its interval, not ranked
     min_mentions: int = 10
+    #: a brand × period with more records is analysed on a uniform sample of this many (the records with the
+    #: smallest xxhash64 of record_id: the same records every run), which bounds a run's time and memory;
+    #: intervals are then those of the sample — wider than the whole period would give, never narrower
+    max_records: int = 20_000
 
 
 # -------------------------------------------------------------------------------------------- Shapley
@@ -175,6 +181,16 @@ def _outcomes(base: pl.LazyFrame, cfg: DriverConfig) -> pl.LazyFrame:
     )
 
 
+def sample_records(records: pl.LazyFrame, group: list[str], cfg: DriverConfig) -> pl.LazyFrame:
+    """At most ``cfg.max_records`` records per group, chosen by a stable hash of record_id; adds
+    ``sampled_from`` (the group's record count when sampled, else null)."""
+    ranked = records.with_columns(_h=plh.col("record_id").nchash.xxhash64()).with_columns(
+        _rank=pl.col("_h").rank("ordinal").over(group), _size=pl.len().over(group))
+    return ranked.filter(pl.col("_rank") <= cfg.max_records).with_columns(
+        sampled_from=pl.when(pl.col("_size") > cfg.max_records).then(pl.col("_size").cast(pl.Int64))
+    ).drop("_h", "_rank", "_size")
+
+
 def _quadrant(share: pl.Expr, perf: pl.Expr, group: list[str]) -> pl.Expr:
     hi_imp = share >= 1.0 / pl.len().over(group)
     hi_perf = perf >= perf.mean().over(group) - 1e-9
@@ -231,7 +247,8 @@ def shapley_drivers(
         .agg(x=pl.col("score_norm").mean())
     )
     long = (
-        with_periods(outcomes, periods, time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
+        sample_records(with_periods(outcomes, periods, time_zone=cfg.time_zone,
+                                    brand_time_zones=cfg.brand_time_zones), ["brand", "grain", "period"], cfg)
         .join(ratings, on=["brand", "record_id"], how="inner")
         .collect()
     )
@@ -256,7 +273,7 @@ def _shapley_group(key: tuple[object, ...], grp: pl.DataFrame, cfg: DriverConfig
     start = grp["period_start"][0]
     note_row = {"brand": brand, "grain": grain, "period": period, "period_start": start, "method": SHAPLEY,
                 "outcome": "+".join(sorted(grp["outcome_metric"].unique().to_list())), "touchpoint": "all",
-                "n": n_outcome, "unit": SHAPLEY_UNIT}
+                "n": n_outcome, "unit": SHAPLEY_UNIT, "sampled_from": grp["sampled_from"][0]}
     if not tps:
         return [{**note_row, "note": f"no regression: no touchpoint rated in ≥ {cfg.min_coverage:.0%} of the "
                  f"{n_outcome} records with an outcome"}]
@@ -264,6 +281,7 @@ def _shapley_group(key: tuple[object, ...], grp: pl.DataFrame, cfg: DriverConfig
         grp.filter(pl.col("touchpoint").is_in(tps))
         .pivot(on="touchpoint", index=["record_id", "y", "outcome_metric", "period_start"], values="x")
         .drop_nulls(subset=tps)
+        .sort("record_id")  # a fixed order: the seeded bootstrap then draws the same resamples every run
     )
     # constant predictors carry no information and make the design singular
     tps = [t for t in tps if wide[t].n_unique() > 1]
@@ -288,6 +306,7 @@ def _shapley_group(key: tuple[object, ...], grp: pl.DataFrame, cfg: DriverConfig
     return [
         {"brand": brand, "grain": grain, "period": period, "period_start": start,
          "method": SHAPLEY, "outcome": wide["outcome_metric"][0], "touchpoint": tp, "n": wide.height, "r2": r2,
+         "sampled_from": note_row["sampled_from"],
          "importance": float(phi[j]), "performance": float(perf[j]), "ci_low": float(lo[j]),
          "ci_high": float(hi[j]), "unit": SHAPLEY_UNIT}
         for j, tp in enumerate(tps)
@@ -364,8 +383,10 @@ def text_impact_drivers(
                            time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
     # one outcome metric per row: mean outcomes of NPS, stars and CSAT are not averaged together
     group = ["brand", "grain", "period", "outcome_metric"]
+    records = sample_records(records, group, cfg)
     totals = records.group_by(group).agg(
         period_start=pl.col("period_start").first(),
+        sampled_from=pl.col("sampled_from").first(),
         n=pl.len().cast(pl.Int64),
         s=pl.col("a").sum(),
     )
@@ -383,7 +404,8 @@ def text_impact_drivers(
         )
         .with_columns(impact=pl.col("score_all") - pl.col("score_without"))
         .select(
-            *group, "period_start", "n", "n_mentions", "score_all", "score_without", "impact", "performance",
+            *group, "period_start", "n", "sampled_from", "n_mentions", "score_all", "score_without", "impact",
+            "performance",
             method=pl.lit(TEXT_IMPACT),
             outcome=pl.format("{}:{}", pl.lit(cfg.text_score), pl.col("outcome_metric")),
             touchpoint=pl.col("tp"),
@@ -407,7 +429,7 @@ def _with_impact_intervals(out: pl.DataFrame, records: pl.DataFrame, mentioned: 
     rng = np.random.default_rng(cfg.seed)
     keys = ["brand", "grain", "period", "outcome_metric"]
     intervals: list[dict[str, object]] = []
-    for key, grp in records.group_by(keys, maintain_order=True):
+    for key, grp in records.sort([*keys, "record_id"], nulls_last=True).group_by(keys, maintain_order=True):
         a = grp["a"].to_numpy().astype(float)
         n = len(a)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=cfg.bootstrap).astype(np.float64)  # B × n

@@ -16,6 +16,8 @@ al. 1993; Heath & Heath, *The Power of Moments*). Our operationalization (thresh
 Without a ``sentiment`` column, peaks cannot be told from plain top boxes: ``uses_sentiment`` is false and
 peak = top box. Ranking: by ``net_lower`` = peak Wilson lower bound − pothole Wilson upper bound (a net rate the
 data supports, not one unit's luck), only for touchpoints with at least ``min_rank_n`` units; the rest get no rank.
+All-time rows are sums of the month rows (units, peaks, potholes; ``n_respondents`` there counts respondent-months)
+with the examples of the most recent months, so a daily run recomputes the months it touched and adds them up.
 Journeys: a customer needs moments at ``min_moments`` different times (one survey response is one moment,
 however many touchpoints it rates). Example comments are chosen by strongest sentiment, preferring texts of a
 readable length.
@@ -192,6 +194,59 @@ def peaks_potholes(
     the clauses about it (see the module docstring).
     """
     cfg = config or PeakConfig()
+    dated = [g for g in periods if g != "all"]
+    months = _period_rows(events, mentions, sorted({*dated, "month"} if "all" in periods else set(dated)), cfg)
+    parts = [months.filter(pl.col("grain").is_in(dated))]
+    if "all" in periods:
+        parts.append(peaks_from_months(months.filter(grain="month"), cfg))
+    return pl.concat(parts, how="vertical").sort("brand", "grain", "period_start", "period", "rank",
+                                                   nulls_last=False)
+
+
+def _rates(frame: pl.LazyFrame, cfg: PeakConfig, uses_sentiment: pl.Expr) -> pl.DataFrame:
+    """Rates, Wilson intervals, net and rank from unit counts (one row per brand × period × touchpoint)."""
+    group = ["brand", "grain", "period"]
+    n, peaks, potholes = pl.col("n"), pl.col("peaks"), pl.col("potholes")
+    pk_lo, pk_hi = wilson_expr(peaks, n, cfg.z)
+    ph_lo, ph_hi = wilson_expr(potholes, n, cfg.z)
+    out = (
+        frame.with_columns(
+            peak_rate=peaks / n, peak_ci_low=pk_lo, peak_ci_high=pk_hi,
+            pothole_rate=potholes / n, pothole_ci_low=ph_lo, pothole_ci_high=ph_hi,
+            net=(peaks - potholes) / n,
+            net_lower=pk_lo - ph_hi,
+            uses_sentiment=uses_sentiment,
+        )
+        # rank only eligible touchpoints among themselves (null net_lower for the rest ranks nothing)
+        .with_columns(_eligible=pl.col("n") >= cfg.min_rank_n)
+        .with_columns(rank=pl.when(pl.col("_eligible")).then(
+            pl.when(pl.col("_eligible")).then(pl.col("net_lower")).rank("ordinal", descending=True).over(group)))
+        .collect()
+    )
+    return out.select([pl.col(c).cast(t) for c, t in PEAK_SCHEMA.items()])
+
+
+def peaks_from_months(months: pl.DataFrame, config: PeakConfig | None = None) -> pl.DataFrame:
+    """All-time rows from month rows: counts summed, examples from the most recent months first."""
+    cfg = config or PeakConfig()
+    if not months.height:
+        return pl.DataFrame(schema=pl.Schema(PEAK_SCHEMA))
+    recent = months.sort("period_start", descending=True, nulls_last=True)
+    grouped = recent.lazy().group_by("brand", "touchpoint").agg(
+        grain=pl.lit("all"), period=pl.lit("all"), period_start=pl.lit(None, dtype=pl.Date),
+        n=pl.col("n").sum(), n_respondents=pl.col("n_respondents").sum(), peaks=pl.col("peaks").sum(),
+        potholes=pl.col("potholes").sum(),
+        peak_examples=pl.col("peak_examples").explode().drop_nulls().unique(maintain_order=True)
+        .head(cfg.n_examples),
+        pothole_examples=pl.col("pothole_examples").explode().drop_nulls().unique(maintain_order=True)
+        .head(cfg.n_examples),
+        _uses=pl.col("uses_sentiment").any(),
+    )
+    return _rates(grouped, cfg, pl.col("_uses"))
+
+
+def _period_rows(events: pl.LazyFrame | pl.DataFrame, mentions: pl.LazyFrame | pl.DataFrame | None,
+                 periods: list[str], cfg: PeakConfig) -> pl.DataFrame:
     lf = _events(events, cfg)
     if (mentions is not None and not cfg.include_removed and "event_id" in mentions.lazy().collect_schema().names()
             and "is_removed" in events.lazy().collect_schema().names()):
@@ -209,10 +264,7 @@ def peaks_potholes(
     )
     units = with_periods(units, periods, time_zone=cfg.time_zone, brand_time_zones=cfg.brand_time_zones)
     group = ["brand", "grain", "period"]
-    n, peaks, potholes = pl.col("n"), pl.col("peaks"), pl.col("potholes")
-    pk_lo, pk_hi = wilson_expr(peaks, n, cfg.z)
-    ph_lo, ph_hi = wilson_expr(potholes, n, cfg.z)
-    out = (
+    counts = (
         units.group_by([*group, "touchpoint"])
         .agg(
             period_start=pl.col("period_start").first(),
@@ -223,22 +275,8 @@ def peaks_potholes(
             peak_examples=_examples("peak", cfg),
             pothole_examples=_examples("pothole", cfg),
         )
-        .with_columns(
-            peak_rate=peaks / n, peak_ci_low=pk_lo, peak_ci_high=pk_hi,
-            pothole_rate=potholes / n, pothole_ci_low=ph_lo, pothole_ci_high=ph_hi,
-            net=(peaks - potholes) / n,
-            net_lower=pk_lo - ph_hi,
-            uses_sentiment=pl.lit(bool(uses_sentiment)),
-        )
-        # rank only eligible touchpoints among themselves (null net_lower for the rest ranks nothing)
-        .with_columns(_eligible=pl.col("n") >= cfg.min_rank_n)
-        .with_columns(rank=pl.when(pl.col("_eligible")).then(
-            pl.when(pl.col("_eligible")).then(pl.col("net_lower")).rank("ordinal", descending=True).over(group)))
-        .collect()
     )
-    return out.select([pl.col(c).cast(t) for c, t in PEAK_SCHEMA.items()]).sort(
-        "brand", "grain", "period_start", "period", "rank", nulls_last=False
-    )
+    return _rates(counts, cfg, pl.lit(bool(uses_sentiment)))
 
 
 def peak_end_journeys(events: pl.LazyFrame | pl.DataFrame, *, config: PeakConfig | None = None) -> pl.DataFrame:

@@ -221,7 +221,7 @@ def cx_metrics(context: AssetExecutionContext, data_store: DataStore, sources: S
 
 @asset(
     key=DRIVERS_KEY,
-    deps=[SCORED_EVENTS_KEY, MENTIONS_KEY],
+    deps=[SCORED_EVENTS_KEY, MENTIONS_KEY, METRICS_KEY],
     group_name="scored",
     kinds={"polars", "parquet"},
     check_specs=[dataset_check_spec(DRIVERS_KEY, DRIVERS_UNIQUE)],
@@ -229,7 +229,8 @@ def cx_metrics(context: AssetExecutionContext, data_store: DataStore, sources: S
     "(with R²) and text impact = score(all) − score(without mentions); importance × performance per brand/period.",
 )
 def key_drivers_table(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
-    drivers = build_key_drivers(data_store.store(), DriverConfig(**_zones(sources)))
+    update = build_key_drivers(data_store.store(), DriverConfig(**_zones(sources)))
+    drivers = update.table
     latest = drivers.filter(pl.col("grain") == "all").sort("brand", "method", "rank")
     yield Output(
         drivers,
@@ -237,6 +238,8 @@ def key_drivers_table(context: AssetExecutionContext, data_store: DataStore, sou
             latest,
             ["brand", "method", "outcome", "touchpoint", "n", "importance_share", "impact", "performance", "quadrant"],
             rows_by_method=counts_by(drivers, "method"),
+            months_recomputed=len(update.months),
+            full_rebuild=update.full,
         ),
     )
     yield dataset_check_result(DRIVERS_KEY, drivers, DRIVER_SCHEMA, DRIVERS_UNIQUE)
@@ -253,7 +256,8 @@ def key_drivers_table(context: AssetExecutionContext, data_store: DataStore, sou
     "with redacted example clauses.",
 )
 def peaks_and_potholes(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
-    table = build_peaks_potholes(data_store.store(), PeakConfig(**_zones(sources)))
+    update = build_peaks_potholes(data_store.store(), PeakConfig(**_zones(sources)))
+    table = update.table
     overall = table.filter(pl.col("grain") == "all").sort("brand", "rank")
     examples = overall.select(
         "brand",
@@ -267,6 +271,8 @@ def peaks_and_potholes(context: AssetExecutionContext, data_store: DataStore, so
             overall,
             ["brand", "touchpoint", "n", "peak_rate", "pothole_rate", "net", "rank"],
             examples=MetadataValue.md(markdown_table(examples, n=12)),
+            months_recomputed=len(update.months),
+            full_rebuild=update.full,
         ),
     )
     yield dataset_check_result(PEAKS_KEY, table, PEAK_SCHEMA, PEAKS_UNIQUE)
