@@ -54,26 +54,26 @@ class Gap:
 # scale_min, scale_max)}, gaps="what is still wrong (issue N)")`, or `Gap("error text", "issue N")` when it fails.
 EXPECTED: dict[str, Pin | Gap] = {
     "qualtrics_qualtRics_sample_3-header-rows_de-labels.csv": Pin("qualtrics", 1, 1, {"comment": C}),
-    "qualtrics_qualtRics_sample_legacy_2-header-rows_bom.csv": Pin("qualtrics", 1, 0),
+    "qualtrics_qualtRics_sample_legacy_2-header-rows_bom.csv": Pin("qualtrics", 1, 0, gaps="one response: Q2's single text answer is not provably free text (map it)"),
     "qualtrics_2025_nps-widget_NPS_GROUP_labels.csv": Pin("qualtrics", 47, 282, {
         "Q54": ("rating", 0.0, 10.0), "Q56": ("rating", 0.0, 10.0), "Q57": ("rating", 0.0, 10.0),
-        "Q23_1": ("csat", 1.0, 7.0), "Q62_1": ("csat", 1.0, 7.0), "Q65_1": ("csat", 1.0, 7.0)},
-        gaps="three unrelated 0-10 items pooled as 'rating' (issue 12)"),
-    "qualtrics_2016_insights_py-dict-importid_no-basis.csv": Pin("qualtrics", 15, 0, gaps="needs a question map (12)"),
+        "Q23_1": ("csat", 1.0, 7.0), "Q62_1": ("csat", 1.0, 7.0), "Q65_1": ("csat", 1.0, 7.0)}),
+    "qualtrics_2016_insights_py-dict-importid_no-basis.csv": Pin("qualtrics", 15, 135, {"Q": ("rating", 1.0, 3.0)}),
     "qualtrics_2016_free-text-comments.csv": Pin("qualtrics", 10, 10, {"comment": C}),
-    "surveymonkey_csv_excel-resaved_sci-notation-ids.csv": Pin("surveymonkey", 4, 0, gaps="needs a question map (12)"),
-    "surveymonkey_xlsx_post.xlsx": Pin("surveymonkey", 4, 0, gaps="needs a question map (issue 12)"),
+    "surveymonkey_csv_excel-resaved_sci-notation-ids.csv": Pin("surveymonkey", 4, 36, {"Q": ("rating", 1.0, 5.0)}, gaps="Q3 'Minimal … Extensive' is no known scale (map it)"),
+    "surveymonkey_xlsx_post.xlsx": Pin("surveymonkey", 4, 35, {"Q": ("rating", 1.0, 5.0)}, gaps="Q3 'Minimal … Extensive' is no known scale (map it)"),
     "typeform_osmi-2018_csv_html-in-headers.csv": Pin("typeform", 417, 403, {"Q10": ("ces", 1.0, 5.0), "comment": C}),
     "googleforms_nus-bus-satisfaction_duplicate-headers.csv": Pin("google_forms", 77, 924,
                                                                   {"Choose the column": ("csat", 1.0, 5.0)}),
     "nps_simple_response-date_user_rating.csv": Pin("csv", 1952, 1952, {"nps_rating": ("nps", 0.0, 10.0)}),
-    "googleforms_fr_horodateur_recommander_0-10.csv": Pin("google_forms", 93, 93, {"comment": C}, gaps="0-10 'recommander"
-                                                          "' not mapped to NPS; dd/mm read month-first (issue 12)"),
-    "googleforms_de_zeitstempel_dup-headers_weiterempfehlen_1-5.csv": Pin("google_forms", 51, 19, {
-        "Wie zufrieden": ("csat", 1.0, 5.0), "comment": C}, gaps="'weiterempfehlen' 1-5 not mapped (issue 12)"),
-    "googleforms_sv_tidstampel_dotted-time_likert.csv": Pin("csv", 21, 0, gaps="read as a plain table, not Google "
-                                                            "Forms; Tidstämpel with dotted time unused (issue 12)"),
-    "spss_epsi_no_value-labels_weights.sav": Gap("format not recognised", closed_by="issue 14 (SPSS .sav reader)"),
+    "googleforms_fr_horodateur_recommander_0-10.csv": Pin("google_forms", 93, 93, {"Dans quelle mesure": ("nps", 0.0, 10.0)}, gaps="'description' (one sentence per brand) is not read as a comment"),
+    "googleforms_de_zeitstempel_dup-headers_weiterempfehlen_1-5.csv": Pin("google_forms", 51, 49, {
+        "Wie zufrieden": ("csat", 1.0, 5.0), "Wie wahrscheinlich": ("rating", 1.0, 5.0), "Wie würdest": ("rating", 1.0, 5.0), "comment": C}),
+    "googleforms_sv_tidstampel_dotted-time_likert.csv": Pin("google_forms", 21, 0, gaps="a weekly pulse of agreement statements: none names a CX metric"),
+    "spss_epsi_no_value-labels_weights.sav": Pin("spss", 20, 280, {
+        "q3": ("csat", 1.0, 10.0), "q8a": ("csat", 1.0, 10.0), "q18": ("ces", 1.0, 10.0), "q4": ("rating", 1.0, 10.0),
+        "q6": ("rating", 1.0, 10.0), "q8": ("rating", 1.0, 10.0), "serv": ("rating", 1.0, 10.0)},
+        gaps="q10/q15b 1-10 likelihood items say not what is likely (no variable labels): map them"),
 }
 PINS = {name: pin for name, pin in EXPECTED.items() if isinstance(pin, Pin)}
 GAPS = {name: gap for name, gap in EXPECTED.items() if isinstance(gap, Gap)}
@@ -163,7 +163,9 @@ def test_qualtrics_no_basis_codes_become_null_with_config() -> None:
     )
     _, r = _parse("qualtrics_2016_insights_py-dict-importid_no-basis.csv", QualtricsFormat(cfg))
     first = dict(
-        r.measures.filter(pl.col("native_id") == "R_ebopwASnJ6p0KSp").select("measure_key", "score_raw").iter_rows()
+        r.measures.filter((pl.col("native_id") == "R_ebopwASnJ6p0KSp") & pl.col("measure_key").str.contains("^Q[34]_"))
+        .select("measure_key", "score_raw")
+        .iter_rows()
     )
     # file: Q3_1..Q3_4 = -1,3,3,1 ; Q4_1..Q4_4 = 3,-2,-1,-2
     assert first == {
@@ -200,13 +202,59 @@ def test_surveymonkey_sci_ids_and_xlsx_ids() -> None:
         }
     )
     _, r = _parse("surveymonkey_csv_excel-resaved_sci-notation-ids.csv", SurveyMonkeyFormat(cfg))
+    q1 = r.measures.filter(pl.col("measure_key") == "Q1")
     assert r.measures["native_id"].n_unique() == 4  # 4 identical '1.14628E+11' never merged
-    assert r.measures["score_raw"].to_list() == [1.0, 2.0, 3.0, 3.0]
-    assert r.measures["published_at"][0] == datetime(2024, 6, 20, 13, 29, tzinfo=UTC)
-    assert r.measures["customer_ref"].to_list() == ["ext:42462904", "ext:42462903", "ext:42462902", "ext:42462901"]
+    assert q1["score_raw"].to_list() == [1.0, 2.0, 3.0, 3.0]
+    assert q1["published_at"][0] == datetime(2024, 6, 20, 13, 29, tzinfo=UTC)
+    assert q1["customer_ref"].to_list() == ["ext:42462904", "ext:42462903", "ext:42462902", "ext:42462901"]
     _, x = _parse("surveymonkey_xlsx_post.xlsx", SurveyMonkeyFormat(cfg))
-    assert x.measures["native_id"].to_list() == ["114628165985", "114628165745", "114628165460", "114628164027"]
-    assert x.measures["published_at"][0] == datetime(2024, 6, 20, 14, 45, 29, tzinfo=UTC)
+    q1 = x.measures.filter(pl.col("measure_key") == "Q1")
+    assert q1["native_id"].to_list() == ["114628165985", "114628165745", "114628165460", "114628164027"]
+    assert q1["published_at"][0] == datetime(2024, 6, 20, 14, 45, 29, tzinfo=UTC)
+
+
+def test_surveymonkey_ordered_labels_without_a_map() -> None:
+    """'Not at all … Extremely knowledgable/confident' is an ordered scale: rating 1–5 on 'other', no map needed."""
+    _, r = _parse("surveymonkey_csv_excel-resaved_sci-notation-ids.csv")
+    q1 = r.measures.filter(pl.col("measure_key") == "Q1")
+    # file, Q1 per response: Not at all / A little / Somewhat / Somewhat knowledgable
+    assert q1["score_raw"].to_list() == [1.0, 2.0, 3.0, 3.0]
+    assert set(r.measures["touchpoint"]) == {"other"}
+    assert any("Q3_1" in w and "not mapped" in w for w in r.warnings)
+
+
+def test_qualtrics_2025_items_stay_apart_with_their_direction() -> None:
+    """Three unrelated 0–10 widget items: each its own measure on 'other', Q56 (wrong answers seen) lower-is-better."""
+    _, r = _parse("qualtrics_2025_nps-widget_NPS_GROUP_labels.csv")
+    items = r.measures.filter(pl.col("measure_key").is_in(["Q54", "Q56", "Q57"]))
+    per = {k: (tp, hib) for k, tp, hib in items.select("measure_key", "touchpoint", "higher_is_better").unique().iter_rows()}
+    assert per == {"Q54": ("other", True), "Q56": ("other", False), "Q57": ("other", True)}
+
+
+def test_typeform_difficult_is_not_somewhat_difficult() -> None:
+    _, r = _parse("typeform_osmi-2018_csv_html-in-headers.csv")
+    counts = dict(r.measures.filter(pl.col("measure_key") == "Q10").group_by("score_raw").len().iter_rows())
+    # file: Difficult 36, Somewhat difficult 39, Neither 33, Somewhat easy 109, Very easy 72, I don't know 72
+    assert counts == {1.0: 36, 2.0: 39, 3.0: 33, 4.0: 109, 5.0: 72, None: 72}
+
+
+def test_spss_value_labels_missing_codes_and_weights() -> None:
+    """EPSI .sav: numbers on labelled 1–10 scales, 98 (declared or not) and 'Vet ikke' → no score, weight w."""
+    fmt, r = _parse("spss_epsi_no_value-labels_weights.sav")
+    assert fmt.name == "spss"
+    m = r.measures
+    assert m["weight"].to_list() == [1.0] * m.height  # variable w
+    assert m["published_at"].min() == datetime(2015, 6, 18, 12, 29, 42, tzinfo=UTC)  # StartDate '06/18/2015 12:29:42'
+    assert m["published_at"].null_count() == 0
+    # q4a: one declared-missing 98 → a measure without a score; q4d: two undeclared 98s → the same
+    nulls = dict(m.group_by("measure_key").agg(pl.col("score_raw").null_count()).iter_rows())
+    assert nulls["q4a"] == 1 and nulls["q4d"] == 2 and nulls["q3"] == 0
+    assert m["score_raw"].drop_nulls().is_between(1, 10).all()
+    assert any("declared missing code" in w for w in r.warnings)
+    assert any("survey weights from variable 'w'" in w for w in r.warnings)
+    assert any("read as month-first" in w for w in r.warnings)  # StartDate '06/24/2015 …'
+    q8b = m.filter(pl.col("measure_key") == "q8b").row(0, named=True)
+    assert (q8b["metric"], q8b["touchpoint"], q8b["scale_max"]) == ("rating", "price", 10.0)
 
 
 def test_typeform_values() -> None:
@@ -244,8 +292,9 @@ def test_google_forms_de_and_fr_values() -> None:
     assert (csat.height, csat["score_raw"].mean()) == (15, 3.4)
     assert de.measures["published_at"].min() == datetime(2023, 3, 10, 12, 28, 23, tzinfo=UTC)  # "10.03.2023": day-first
     assert any("day-first" in w for w in de.warnings) and any("duplicate column code" in w for w in de.warnings)
+    assert de.measures.filter(pl.col("measure_key").str.starts_with("Wie wahrscheinlich"))["touchpoint"].unique().to_list() == ["overall"]
     _, fr = _parse("googleforms_fr_horodateur_recommander_0-10.csv")
-    assert fr.measures["text"].null_count() == 0
-    # "08/11/2021 17:05:47" is 8 November in a French export; today it reads month-first (issue 12 fixes this)
-    assert fr.measures["published_at"].min() == datetime(2021, 8, 11, 17, 5, 47, tzinfo=UTC)
-    assert any("assumed month-first" in w for w in fr.warnings)
+    # "08/11/2021 17:05:47" is 8 November in a French export: the French 'Horodateur' header says day-first
+    assert fr.measures["published_at"].min() == datetime(2021, 11, 8, 17, 5, 47, tzinfo=UTC)
+    assert any("assumed day-first from the French header 'Horodateur'" in w for w in fr.warnings)
+    assert fr.measures["metric"].unique().to_list() == ["nps"] and fr.measures["score_raw"].null_count() == 0

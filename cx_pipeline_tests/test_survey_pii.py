@@ -34,6 +34,22 @@ def _files() -> list[Path]:
 
 def _pii_values(path: Path) -> set[str]:
     """Every non-empty cell under an IP / e-mail / name header, plus e-mail-shaped strings anywhere."""
+    if path.suffix == ".sav":  # SPSS: the variables themselves, as pyreadstat reads them
+        import io
+
+        import pyreadstat
+
+        frame, meta = pyreadstat.read_sav(io.BytesIO(path.read_bytes()), output_format="polars")
+        found: set[str] = set()
+        for name in frame.columns:
+            if frame.schema[name] != pl.String:
+                continue
+            cells = {v.strip() for v in frame[name].drop_nulls().to_list() if v and v.strip()}
+            label = meta.column_names_to_labels.get(name) or ""
+            if PII_HEADERS.search(name) or PII_HEADERS.search(label):
+                found |= cells
+            found |= {m for v in cells for m in re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", v)}
+        return {v for v in found if len(v) > 3}
     table = read_table(path.read_bytes(), str(path), filename=path.name)[0]
     headers = [table.header(0), table.header(1)]
     values: set[str] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,23 @@ def test_mutated_exports(seed: bytes, data: st.DataObject) -> None:
 )
 def test_degenerate_inputs(text: str) -> None:
     _check(text.encode())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)), min_size=1, max_size=30),
+       st.booleans())
+def test_slash_dates_with_a_month_column_read_right(days: list[date], day_first: bool) -> None:
+    """Day-first or month-first, with or without proof in the values: a month column of the same rows never lets
+    a date be read in the wrong order (when day == month for every row both orders are the same date)."""
+    import polars as pl
+
+    from cx_pipeline.sources.surveys.dates import month_numbers, parse_dates
+
+    text = [f"{d.day}/{d.month}/{d.year}" if day_first else f"{d.month}/{d.day}/{d.year}" for d in days]
+    hint = month_numbers(pl.Series("m", [str(d.month) for d in days])).alias("__month")
+    res = parse_dates(pl.Series("d", text), column="d", location="x.csv", prefer_month_first=not day_first,
+                      month_hint=hint)
+    assert res.values.dt.date().to_list() == days
+    res = parse_dates(pl.Series("d", text), column="d", location="x.csv", prefer_month_first=day_first,
+                      month_hint=hint)
+    assert res.values.dt.date().to_list() == days

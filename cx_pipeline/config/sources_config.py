@@ -22,7 +22,12 @@ from cx_pipeline.sources.surveys.question_registry import QuestionConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
-REVIEW_FORMATS = ("trustpilot", "jsonld", "microdata", "auto")
+REVIEW_FORMATS = ("trustpilot", "jsonld", "microdata", "appstore", "google_places", "auto")
+#: Places API (New) place URL; fetched with the key from CX_PIPELINE_PLACES_API_KEY (cx_pipeline.fetch.places_client)
+PLACES_URL = "https://places.googleapis.com/v1/places/{place_id}"
+#: Apple's customer-reviews feed serves pages 1..10 only
+APPSTORE_MAX_PAGES = 10
+APPSTORE_FEED = "https://itunes.apple.com/{country}/rss/customerreviews/page=1/id={app_id}/sortBy=mostRecent/json"
 DEFAULT_USER_AGENT = "cx_pipeline/0.1 (+https://github.com/cx-pipeline/cx_pipeline; set user_agent to your contact)"
 
 
@@ -54,6 +59,10 @@ class SurveyRule:
     default_touchpoint: str | None = None
     #: declarative column mapping for any CSV/XLSX (format "csv"): id/customer/date/comment columns, questions
     table_mapping: dict[str, Any] = field(default_factory=dict)
+    #: question mapping for these files only (any survey format); it wins over the inbox's question_map
+    question_map: dict[str, Any] = field(default_factory=dict)
+    #: workbook sheet to read (name or 1-based number) instead of the one chosen by content
+    sheet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,30 +165,33 @@ def parse_sources(data: Any, *, path: str) -> SourcesConfig:
             raise ConfigError(f"{where}: id must be lower-case letters, digits, '-' or '_'")
         if sid in seen:
             raise ConfigError(f"{where}: duplicate id")
-        seen.add(sid)
-        url = _require(entry, "url", where)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{where}: url {url!r} is not an http(s) URL")
         fmt = entry.get("format", "trustpilot")
         if fmt not in REVIEW_FORMATS:
             raise ConfigError(f"{where}: format {fmt!r} is not one of {REVIEW_FORMATS}")
         max_pages = entry.get("max_pages", 10)
         if not isinstance(max_pages, int) or max_pages < 1:
             raise ConfigError(f"{where}: max_pages must be a positive integer, got {max_pages!r}")
-        extra = set(entry) - {"id", "brand", "url", "format", "default_touchpoint", "max_pages"}
+        extra = set(entry) - {"id", "brand", "url", "format", "default_touchpoint", "max_pages", "app_id", "countries",
+                              "place_id"}
         if extra:
             raise ConfigError(f"{where}: unknown key(s) {sorted(extra)}")
-        reviews.append(
-            ReviewSource(
-                id=sid,
-                brand=_require(entry, "brand", where),
-                url=url,
-                format=fmt,
-                default_touchpoint=_touchpoint(entry.get("default_touchpoint", "overall"), where),
-                max_pages=max_pages,
-            )
-        )
+        if fmt != "appstore" and ({"app_id", "countries"} & set(entry)):
+            raise ConfigError(f"{where}: app_id/countries apply to format 'appstore' only")
+        if fmt != "google_places" and "place_id" in entry:
+            raise ConfigError(f"{where}: place_id applies to format 'google_places' only")
+        brand = _require(entry, "brand", where)
+        default_tp = {"appstore": "app", "google_places": "store"}.get(fmt, "overall")
+        touchpoint = _touchpoint(entry.get("default_touchpoint", default_tp), where)
+        for source_id, url in _source_urls(entry, sid, fmt, max_pages, where):
+            if source_id in seen and source_id != sid:
+                raise ConfigError(f"{where}: source id {source_id!r} (app × country) is already used")
+            seen.add(source_id)
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(f"{where}: url {url!r} is not an http(s) URL")
+            reviews.append(ReviewSource(id=source_id, brand=brand, url=url, format=fmt,
+                                        default_touchpoint=touchpoint, max_pages=max_pages))
+        seen.add(sid)
     inbox = None
     raw_inbox = data.get("survey_inbox")
     if raw_inbox is not None:
@@ -196,7 +208,8 @@ def parse_sources(data: Any, *, path: str) -> SourcesConfig:
             if not isinstance(rule, dict):
                 raise ConfigError(f"{rwhere}: expected a mapping")
             tp = rule.get("default_touchpoint")
-            extra = set(rule) - {"match", "brand", "format", "default_touchpoint", "table_mapping"}
+            extra = set(rule) - {"match", "brand", "format", "default_touchpoint", "table_mapping", "question_map",
+                                 "sheet"}
             if extra:
                 raise ConfigError(f"{rwhere}: unknown key(s) {sorted(extra)}")
             mapping = rule.get("table_mapping") or {}
@@ -206,6 +219,16 @@ def parse_sources(data: Any, *, path: str) -> SourcesConfig:
                     QuestionConfig.from_mapping(mapping.get("questions") or {})
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(f"{rwhere}.table_mapping: {exc}") from exc
+            rule_qmap = rule.get("question_map") or {}
+            if not isinstance(rule_qmap, dict):
+                raise ConfigError(f"{rwhere}.question_map: expected a mapping")
+            try:
+                QuestionConfig.from_mapping(rule_qmap)
+            except ValueError as exc:
+                raise ConfigError(f"{rwhere}.question_map: {exc}") from exc
+            sheet = rule.get("sheet")
+            if sheet is not None and not isinstance(sheet, str | int):
+                raise ConfigError(f"{rwhere}.sheet: expected a sheet name or number, got {sheet!r}")
             fmt = rule.get("format")
             if mapping and fmt not in (None, "csv"):
                 raise ConfigError(f"{rwhere}: table_mapping applies to format 'csv', not {fmt!r}")
@@ -216,6 +239,8 @@ def parse_sources(data: Any, *, path: str) -> SourcesConfig:
                     format="csv" if mapping else fmt,
                     default_touchpoint=_touchpoint(tp, rwhere) if tp is not None else None,
                     table_mapping=dict(mapping),
+                    question_map=dict(rule_qmap),
+                    sheet=str(sheet) if sheet is not None else None,
                 )
             )
         qmap = raw_inbox.get("question_map") or {}
@@ -233,6 +258,52 @@ def parse_sources(data: Any, *, path: str) -> SourcesConfig:
         )
     return SourcesConfig(path=path, user_agent=user_agent, review_sources=tuple(reviews), survey_inbox=inbox,
                          reporting=_reporting(data.get("reporting"), f"{path}: reporting"))
+
+
+def _source_urls(entry: dict[str, Any], sid: str, fmt: str, max_pages: int, where: str) -> list[tuple[str, str]]:
+    """(source id, start URL) pairs of one review_sources entry.
+
+    An App Store entry is one app in one or more countries' stores (Apple keeps reviews per storefront),
+    so ``countries: [dk, no, se]`` becomes one source per country, ids suffixed ``-dk``, ``-no``, …; the
+    URL is the public feed unless ``url`` (with a ``{country}`` placeholder for several countries) is given.
+    """
+    if fmt == "google_places" and "url" not in entry:
+        place_id = _require(entry, "place_id", where)
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{10,}", place_id):
+            raise ConfigError(f"{where}: place_id {place_id!r} is not a Google place id "
+                              "(e.g. ChIJwXZbCQAFdkgRreFxm0ah5yQ)")
+        return [(sid, PLACES_URL.format(place_id=place_id))]
+    if fmt != "appstore":
+        return [(sid, _require(entry, "url", where))]
+    if max_pages > APPSTORE_MAX_PAGES:
+        raise ConfigError(f"{where}: max_pages {max_pages} > {APPSTORE_MAX_PAGES}: Apple's feed stops at page 10")
+    countries = entry.get("countries")
+    if countries is None:
+        countries = []
+    if not isinstance(countries, list) or not all(isinstance(c, str) and re.fullmatch(r"[a-zA-Z]{2}", c)
+                                                  for c in countries):
+        raise ConfigError(f"{where}: countries must be a list of two-letter store codes such as [dk, no, se]")
+    url = entry.get("url")
+    app_id = entry.get("app_id")
+    if url is None and app_id is None:
+        raise ConfigError(f"{where}: an appstore source needs app_id (with countries) or url")
+    if app_id is not None and not re.fullmatch(r"\d+", str(app_id)):
+        raise ConfigError(f"{where}: app_id must be the numeric App Store id (…/id123456789), got {app_id!r}")
+    if url is not None and not isinstance(url, str):
+        raise ConfigError(f"{where}: 'url' must be a str, got {url!r}")
+    if not countries:
+        if url is None:
+            raise ConfigError(f"{where}: give countries (the stores to read, e.g. [dk, no, se]) or a url")
+        return [(sid, url)]
+    if url is not None and "{country}" not in url and len(countries) > 1:
+        raise ConfigError(f"{where}: with several countries the url needs a {{country}} placeholder")
+    template = url if url is not None else APPSTORE_FEED
+    out = []
+    for cc in countries:
+        cc = cc.lower()
+        out.append((f"{sid}-{cc}" if len(countries) > 1 else sid,
+                    template.replace("{country}", cc).replace("{app_id}", str(app_id or ""))))
+    return out
 
 
 def _time_zone(value: Any, where: str) -> str:

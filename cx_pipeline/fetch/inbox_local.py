@@ -17,9 +17,8 @@ from pathlib import Path
 
 from cx_pipeline.sources.base import ParseError
 
-#: Files the inbox takes. ``.sav`` (SPSS) is listed although no reader exists yet: a dropped SPSS file is quarantined
-#: with "format not recognised" instead of waiting in the inbox forever without a word.
-SURVEY_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".sav")
+#: Files the inbox takes: text tables, Excel workbooks and SPSS ``.sav`` files (read by ``sources/surveys/spss.py``).
+SURVEY_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".sav", ".json")  # .json: Google Play / Places review files
 _PARTIAL = (".part", ".tmp", ".crdownload", ".download")
 
 

@@ -17,6 +17,7 @@ from cx_pipeline.fetch import inbox_local as drop_folder
 from cx_pipeline.fetch import inbox_remote as remote_inbox
 from cx_pipeline.pipeline.parse_files import FileOutcome, parse_bytes
 from cx_pipeline.sources.surveys.plain_table import PlainTableFormat, TableMapping
+from cx_pipeline.sources.surveys.question_registry import QuestionConfig
 from cx_pipeline.storage import RawArchive, StoreError
 
 PROCESSED_DIR = "processed"
@@ -49,6 +50,8 @@ class SurveyFileRule:
     format: str
     default_touchpoint: str
     table_mapping: dict[str, object] | None = None
+    question_map: dict[str, object] | None = None
+    sheet: str | None = None
 
 
 def rule_for(inbox: SurveyInbox, file_name: str) -> SurveyFileRule:
@@ -60,6 +63,8 @@ def rule_for(inbox: SurveyInbox, file_name: str) -> SurveyFileRule:
                 format=rule.format or "auto",
                 default_touchpoint=rule.default_touchpoint or "overall",
                 table_mapping=rule.table_mapping or None,
+                question_map=rule.question_map or None,
+                sheet=rule.sheet,
             )
     return SurveyFileRule(brand=inbox.default_brand, format="auto", default_touchpoint="overall")
 
@@ -206,10 +211,15 @@ def survey_events_from_file(
     data = archive.get(str(row["raw_key"]))
     questions = config.survey_inbox.questions() if config and config.survey_inbox else None
     fmt = None
+    sheet = None
     if config and config.survey_inbox:
         rule = rule_for(config.survey_inbox, str(row["file_name"]))
+        sheet = rule.sheet
+        if rule.question_map:  # the file's own mapping first: QuestionConfig takes the first matching rule
+            own = QuestionConfig.from_mapping(dict(rule.question_map))
+            questions = QuestionConfig(own.rules + (questions.rules if questions else ()))
         if rule.table_mapping:
-            fmt = PlainTableFormat(mapping=TableMapping.from_mapping(dict(rule.table_mapping)))
+            fmt = PlainTableFormat(mapping=TableMapping.from_mapping(dict(rule.table_mapping)), sheet=sheet)
     return parse_bytes(
         data,
         location=str(row["inbox_path"]),
@@ -221,4 +231,5 @@ def survey_events_from_file(
         default_touchpoint=str(row["default_touchpoint"] or "overall"),
         questions=questions,
         fmt=fmt,
+        sheet=sheet,
     )

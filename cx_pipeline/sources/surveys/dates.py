@@ -8,6 +8,7 @@ part > 12 ⇒ day-first) and the choice is reported so an analyst can see it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,11 +19,11 @@ from cx_pipeline.sources.base import ParseError
 UTC_DT = pl.Datetime("us", "UTC")
 _SLASH = (
     r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})"
-    r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?)?$"
+    r"(?:[ T,]+(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?)?$"
 )
 _ISO = (
     r"^(\d{4})-(\d{1,2})-(\d{1,2})"
-    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+\-]\d{2}:?\d{2}|UTC)?$"
+    r"(?:[ T](\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+\-]\d{2}:?\d{2}|UTC)?$"
 )
 
 
@@ -44,10 +45,21 @@ def check_timezone(tz: str | None, location: str) -> str | None:
 
 
 def parse_dates(
-    values: pl.Series, *, column: str, location: str, tz: str | None = None, prefer_month_first: bool = False
+    values: pl.Series,
+    *,
+    column: str,
+    location: str,
+    tz: str | None = None,
+    prefer_month_first: bool = False,
+    default_reason: str | None = None,
+    month_hint: pl.Series | None = None,
+    month_hint_name: str = "month",
 ) -> DateResult:
     """UTC datetimes for one column; ``tz`` is the zone naive values are in (None = UTC).
 
+    ``month_hint``: a month or quarter column of the same rows; when the values leave day-first vs month-first
+    open it decides, and when they prove one it is cross-checked. ``default_reason`` says why
+    ``prefer_month_first`` is the default for this export (shown in the note when nothing else decides).
     Raises ParseError naming the first value (data row) that fits no supported layout.
     """
     tz = check_timezone(tz, location)
@@ -93,13 +105,26 @@ def parse_dates(
                 f"column {column!r}: mixed date orders — data row {idx_d + 1} ({s[idx_d]!r}) "
                 f"is day-first but data row {idx_m + 1} ({s[idx_m]!r}) is month-first",
             )
+        hint = _agreement(a, b, month_hint) if month_hint is not None else None
         if day_first_proof:
             order, why = "day_first", "a first part > 12 proves day-first"
         elif month_first_proof:
             order, why = "month_first", "a second part > 12 proves month-first"
+        elif hint is not None and hint[0] != hint[1]:
+            order = "day_first" if hint[1] > hint[0] else "month_first"
+            why = (
+                f"no value > 12 in either part; column {month_hint_name!r} agrees with "
+                f"{order.replace('_', '-')} on {max(hint[:2])} of {hint[2]} rows (the other order: {min(hint[:2])})"
+            )
         else:
             order = "month_first" if prefer_month_first else "day_first"
-            why = f"no value > 12 in either part: ambiguous, assumed {order.replace('_', '-')} for this export type"
+            why = (
+                f"no value > 12 in either part: ambiguous, assumed {order.replace('_', '-')} "
+                f"{default_reason or 'for this export type'}"
+            )
+        if hint is not None and (day_first_proof or month_first_proof) and hint[2]:
+            agree = hint[1] if order == "day_first" else hint[0]
+            why += f"; column {month_hint_name!r} agrees on {agree} of {hint[2]} rows"
         note = f"dates in {column!r} read as {order.replace('_', '-')} ({why})"
         month, day = (b, a) if order == "day_first" else (a, b)
         year = slash["y"].cast(pl.Int32)
@@ -193,6 +218,83 @@ def parse_dates(
         .to_series()
     )
     return DateResult(out.cast(UTC_DT), order, note)
+
+
+_MONTH_NAMES = {
+    name: i + 1
+    for names in (
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+        ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+        ("jan", "feb", "mar", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "des"),
+        ("jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"),
+        ("jan", "fév", "mar", "avr", "mai", "jui", "jul", "aoû", "sep", "oct", "nov", "déc"),
+    )
+    for i, name in enumerate(names)
+}
+#: header names of a month or quarter column that can confirm the date order
+MONTH_HEADERS = ("month", "måned", "maaned", "månad", "monat", "mois", "maand", "survey_month", "response_month")
+QUARTER_HEADERS = ("quarter", "kvartal", "quartal", "trimestre", "qtr")
+
+
+def month_numbers(values: pl.Series, *, quarter: bool = False) -> pl.Series:
+    """Month (or quarter) number per row from '9', '09', 'Sep', 'september', '2021-09', '09/2021', 'Q3', '2021Q3'."""
+    s = values.cast(pl.String).str.strip_chars().str.to_lowercase()
+    if quarter:
+        return s.str.extract(r"(?:^|q)([1-4])$", 1).cast(pl.Int32, strict=False)
+    frame = pl.DataFrame({"s": s})
+    num = frame.select(
+        pl.coalesce(
+            pl.col("s").str.extract(r"^(\d{1,2})$", 1),
+            pl.col("s").str.extract(r"^\d{4}[-/.](\d{1,2})$", 1),
+            pl.col("s").str.extract(r"^(\d{1,2})[-/.]\d{4}$", 1),
+        ).cast(pl.Int32, strict=False)
+    ).to_series()
+    named = s.str.slice(0, 3).replace_strict(_MONTH_NAMES, default=None, return_dtype=pl.Int32)
+    out = pl.DataFrame({"n": num, "m": named}).select(pl.coalesce("n", "m")).to_series()
+    return out.zip_with(out.is_between(1, 12).fill_null(False), pl.Series([None] * len(out), dtype=pl.Int32))
+
+
+def _agreement(a: pl.Series, b: pl.Series, hint: pl.Series) -> tuple[int, int, int]:
+    """Rows whose month-first month (a) / day-first month (b) matches the hint, and the rows compared."""
+    frame = pl.DataFrame({"a": a, "b": b, "h": hint}).drop_nulls()
+    if frame.height == 0:
+        return 0, 0, 0
+    if hint.name == "__quarter":
+        frame = frame.with_columns((pl.col("a") - 1) // 3 + 1, (pl.col("b") - 1) // 3 + 1)
+    return int((frame["a"] == frame["h"]).sum()), int((frame["b"] == frame["h"]).sum()), frame.height
+
+
+_DATE_HEADER = re.compile(
+    r"date|dato|datum|timestamp|tidsstempel|tidstämpel|tidsstämpel|zeitstempel|horodateur|submitted|"
+    r"created|recorded|completed|answered|responded|\btime\b|tidspunkt|\bwhen\b|_at$",
+    re.I,
+)
+_DATE_PRIORITY = (
+    (re.compile(r"submit|recorded|completed|end|answered|responded|svar", re.I), 0),
+    (re.compile(r"date|dato|datum|timestamp|stempel|stämpel|horodateur", re.I), 1),
+    (re.compile(r"start|created", re.I), 2),
+)
+
+
+def date_candidates(data: pl.DataFrame, headers: dict[str, str]) -> list[tuple[str, str]]:
+    """Every column that looks like a response date, best first, with why: (column, reason).
+
+    A column counts when its header names a date or when its values are dates; among several, a submit/end
+    date beats a generic date, which beats a start/created date, and a named column beats an unnamed one.
+    """
+    found: list[tuple[int, int, str, str]] = []
+    for i, (col, header) in enumerate(headers.items()):
+        sample = data[col].head(500).cast(pl.String).str.strip_chars().replace("", None).drop_nulls()
+        if sample.len() == 0:
+            continue
+        shaped = float(sample.str.contains(f"^(?:{_ISO[1:-1]})$|^(?:{_SLASH[1:-1]})$").mean() or 0.0)
+        named = bool(_DATE_HEADER.search(header))
+        if shaped < 0.8:
+            continue
+        rank = next((r for pattern, r in _DATE_PRIORITY if pattern.search(header)), 3 if named else 4)
+        why = "header names a date" if named else "values are dates"
+        found.append((rank, i, col, f"{why}, {shaped:.0%} of sampled values are dates"))
+    return [(col, why) for _, _, col, why in sorted(found)]
 
 
 #: the layout nearly every export uses; always a valid date for the general path when strptime accepts it

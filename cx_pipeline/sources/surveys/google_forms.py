@@ -14,12 +14,13 @@ import polars as pl
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
 from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
-from cx_pipeline.sources.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.tabular import RawTable, pick_sheet, read_table
 
 TIMESTAMP_HEADERS = (
     "timestamp",
     "tidsstempel",
     "tidsstämpel",
+    "tidstämpel",
     "zeitstempel",
     "marca temporal",
     "horodateur",
@@ -27,6 +28,19 @@ TIMESTAMP_HEADERS = (
     "tijdstempel",
     "aikaleima",
 )
+#: the language of the 'Timestamp' header says the sheet's locale, and so its date order when values leave it open
+_MONTH_FIRST_HEADERS = {"timestamp": "English"}
+_DAY_FIRST_LANGUAGE = {
+    "tidsstempel": "Danish/Norwegian",
+    "tidsstämpel": "Swedish",
+    "tidstämpel": "Swedish",
+    "zeitstempel": "German",
+    "marca temporal": "Spanish",
+    "horodateur": "French",
+    "informazioni cronologiche": "Italian",
+    "tijdstempel": "Dutch",
+    "aikaleima": "Finnish",
+}
 _EMAIL = ("email address", "e-mailadresse", "e-postadresse", "e-postadress", "e-mail-adresse", "email")
 _GRID = re.compile(r"^(.*?)\s*\[(.+)\]\s*$")
 
@@ -37,8 +51,9 @@ class GoogleFormsFormat(SourceFormat):
     version = "1.0"
     sniff_priority = 33
 
-    def __init__(self, questions: QuestionConfig | None = None) -> None:
+    def __init__(self, questions: QuestionConfig | None = None, sheet: str | None = None) -> None:
         self.questions = questions
+        self.sheet = sheet
 
     def sniff(self, data: bytes, filename: str) -> bool:
         if data.startswith(b"PK\x03\x04"):
@@ -55,8 +70,8 @@ class GoogleFormsFormat(SourceFormat):
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
         tables = read_table(data, location, filename=location)
-        table = next((t for t in tables if self._looks_like(t)), None)
-        if table is None:
+        table = pick_sheet(tables, location, sheet=self.sheet, fits=[self._looks_like(t) for t in tables])
+        if not self._looks_like(table):
             raise ParseError(location, "row 1, column 1: expected 'Timestamp' (Google Forms response sheet)")
         header = table.header(0)
         lower = [h.lower() for h in header]
@@ -74,8 +89,10 @@ class GoogleFormsFormat(SourceFormat):
         ts = data_rows["c0"].str.strip_chars()
         data_rows = data_rows.with_columns(pl.Series("__rid", ts))
         warnings = list(table.warnings) + key_warn
-        if table.sheet:
-            warnings.append(f"read sheet {table.sheet!r}")
+        stamp = lower[0]
+        month_first = stamp not in _DAY_FIRST_LANGUAGE
+        language = _DAY_FIRST_LANGUAGE.get(stamp) or _MONTH_FIRST_HEADERS.get(stamp, "its header")
+        order_reason = f"from the {language} header {header[0]!r}" + (" (Google's US default)" if month_first else "")
         layout = SurveyLayout(
             headers=header,
             source=self.name,
@@ -87,9 +104,11 @@ class GoogleFormsFormat(SourceFormat):
             namespace=ns,
             date_column="c0",
             date_tz_note="Google Forms timestamps are in the sheet's time zone, which the export omits: assumed UTC",
-            prefer_month_first=True,
+            prefer_month_first=month_first,
+            date_order_reason=order_reason,
             email_column=email,
             warnings=warnings,
             facts={"encoding": table.encoding, "delimiter": table.delimiter, "sheet": table.sheet},
         )
+        del tables, table, data_rows  # build_result releases the cells once it no longer needs them
         return build_result(layout, location=location, config=self.questions)

@@ -15,9 +15,10 @@ from typing import Any
 import polars as pl
 
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
+from cx_pipeline.sources.surveys.dates import MONTH_HEADERS, QUARTER_HEADERS, date_candidates
 from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
 from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
-from cx_pipeline.sources.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.tabular import RawTable, pick_sheet, read_table
 
 ID_NAMES = ("response id", "response_id", "responseid", "respondent id", "respondent_id", "id", "svar id", "svar-id")
 CUSTOMER_NAMES = (
@@ -88,6 +89,8 @@ class TableMapping:
     weight_column: str | None = None
     questions: dict[str, Any] = field(default_factory=dict)
     header_row: int = 1
+    #: the workbook sheet to read (name or 1-based number); None = the sheet that looks like responses
+    sheet: str | None = None
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> TableMapping:
@@ -104,9 +107,12 @@ class PlainTableFormat(SourceFormat):
     version = "1.0"
     sniff_priority = 90  # generic: after every vendor format
 
-    def __init__(self, mapping: TableMapping | None = None, questions: QuestionConfig | None = None) -> None:
+    def __init__(
+        self, mapping: TableMapping | None = None, questions: QuestionConfig | None = None, sheet: str | None = None
+    ) -> None:
         self.mapping = mapping or TableMapping()
         self.questions = questions or QuestionConfig.from_mapping(self.mapping.questions)
+        self.sheet = sheet or self.mapping.sheet
 
     def sniff(self, data: bytes, filename: str) -> bool:
         name = filename.lower()
@@ -122,10 +128,10 @@ class PlainTableFormat(SourceFormat):
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
         tables = read_table(data, location, filename=location)
-        table = tables[0]
-        if len(tables) > 1:
-            table = next((t for t in tables if self._score_columns(t.header(self.mapping.header_row - 1))), table)
-        return build_result(self.layout(table, location), location=location, config=self.questions)
+        table = pick_sheet(tables, location, sheet=self.sheet)
+        layout = self.layout(table, location)
+        del tables, table  # build_result releases the cells once it no longer needs them
+        return build_result(layout, location=location, config=self.questions)
 
     @staticmethod
     def _score_columns(header: list[str]) -> list[int]:
@@ -141,8 +147,6 @@ class PlainTableFormat(SourceFormat):
             )
         lower = [h.lower() for h in header]
         warnings = list(table.warnings)
-        if table.sheet:
-            warnings.append(f"read sheet {table.sheet!r}")
 
         def find(explicit: str | None, names: tuple[str, ...], what: str) -> str | None:
             if explicit:
@@ -163,7 +167,19 @@ class PlainTableFormat(SourceFormat):
             else [f"c{i}" for i, h in enumerate(lower) if h in COMMENT_NAMES]
         )
         weight_col = find(m.weight_column, (), "weight") if m.weight_column else None
-        skip = {id_col, cust_col, date_col, weight_col, *(find(c, (), "ignored") for c in m.ignore_columns)}
+        data = table.body(m.header_row)
+        date_reason = None
+        if date_col is None:
+            named = {f"c{i}": h for i, h in enumerate(header) if h and f"c{i}" not in (id_col, cust_col, weight_col)}
+            candidates = date_candidates(data, named)
+            if candidates:
+                date_col, why = candidates[0]
+                others = [header[int(c[1:])] for c, _ in candidates[1:]]
+                date_reason = why + (f"; other date-like columns left as they are: {others}" if others else "")
+        elif m.date_column is None:
+            date_reason = "its header is a common date column name"
+        month_col = next((f"c{i}" for i, h in enumerate(lower) if h in MONTH_HEADERS + QUARTER_HEADERS), None)
+        skip = {id_col, cust_col, date_col, weight_col, month_col, *(find(c, (), "ignored") for c in m.ignore_columns)}
         q_idx = [i for i, h in enumerate(header) if h and f"c{i}" not in skip]
         keys, key_warn = unique_keys([header[i] for i in q_idx])
         warnings.extend(key_warn)
@@ -171,7 +187,6 @@ class PlainTableFormat(SourceFormat):
             QuestionColumn(column=f"c{i}", key=k, text=header[i], hint="text" if f"c{i}" in comment_cols else None)
             for i, k in zip(q_idx, keys, strict=True)
         ]
-        data = table.body(m.header_row)
         email_col = cust_col if cust_col and "mail" in lower[int(cust_col[1:])] else None
         ext_col = cust_col if cust_col and email_col is None else None
         if id_col is None and cust_col is not None and date_col is not None:
@@ -186,8 +201,12 @@ class PlainTableFormat(SourceFormat):
             questions=questions,
             id_column=id_col,
             date_column=date_col,
+            date_reason=date_reason,
             date_timezone=m.date_timezone,
             prefer_month_first=m.month_first,
+            date_order_reason="(set month_first in the table mapping if that is wrong)",
+            month_column=month_col if date_col else None,
+            month_is_quarter=bool(month_col) and lower[int(str(month_col)[1:])] in QUARTER_HEADERS,
             date_tz_note=None if m.date_timezone or date_col is None else "dates carry no time zone: assumed UTC",
             email_column=email_col,
             external_ref_column=ext_col,

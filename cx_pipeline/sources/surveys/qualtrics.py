@@ -17,7 +17,7 @@ from typing import ClassVar
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
 from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
-from cx_pipeline.sources.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.tabular import RawTable, pick_sheet, read_table
 
 _META = {
     "startdate",
@@ -78,8 +78,9 @@ class QualtricsFormat(SourceFormat):
     sniff_priority = 30
     header_markers: ClassVar[tuple[str, ...]] = ("responseid", "_recordid")
 
-    def __init__(self, questions: QuestionConfig | None = None) -> None:
+    def __init__(self, questions: QuestionConfig | None = None, sheet: str | None = None) -> None:
         self.questions = questions
+        self.sheet = sheet
 
     def sniff(self, data: bytes, filename: str) -> bool:
         head = data[:20_000].replace(b"\x00", b"").lower()
@@ -89,13 +90,15 @@ class QualtricsFormat(SourceFormat):
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
         tables = read_table(data, location)
-        table = next((t for t in tables if self._looks_like(t)), None)
-        if table is None:
+        table = pick_sheet(tables, location, sheet=self.sheet, fits=[self._looks_like(t) for t in tables])
+        if not self._looks_like(table):
             raise ParseError(
                 location,
                 "row 1: expected Qualtrics export tags (StartDate, EndDate, ResponseId … or V1..V10) in the header row",
             )
-        return build_result(self.layout(table, location), location=location, config=self.questions)
+        layout = self.layout(table, location)
+        del tables, table  # build_result releases the cells once it no longer needs them
+        return build_result(layout, location=location, config=self.questions)
 
     def _looks_like(self, table: RawTable) -> bool:
         h0 = [h.lower() for h in table.header(0)]
@@ -117,6 +120,8 @@ class QualtricsFormat(SourceFormat):
             warnings.append("legacy Qualtrics export (V1..V10 columns, 2 header rows)")
         elif import_ids is None:
             warnings.append("no ImportId header row: assuming 2 header rows (export tags, question text)")
+        else:
+            warnings.append("3 header rows skipped: export tags, question texts, ImportIds")
         data = table.body(header_rows)
         ids = import_ids or [{} for _ in tags]
         lower = [t.lower() for t in tags]

@@ -38,14 +38,41 @@ from cx_pipeline.contract.taxonomy import check_touchpoint
 #: "weight" marks a column of survey weights: not a question, it weights the response's answers in cx_metrics
 QUESTION_METRICS = ("nps", "csat", "ces", "rating", "comment", "other", "weight")
 
-_RECOMMEND = re.compile(r"recommend|anbefal|rekommender|weiterempfehl|(?:^|[^a-z])nps(?:[^a-z]|$)|likelihood", re.I)
+_RECOMMEND = re.compile(
+    r"recommend|recommand|anbefal|rekommender|empfehl|empfiehl|aanbevel|(?:^|[^a-z])nps(?:[^a-z]|$)|likelihood", re.I
+)
 _SATISFACTION = re.compile(r"satisf|tilfreds|fornøyd|fornoyd|nöjd|nojd|zufrieden|(?:^|[^a-z])csat(?:[^a-z]|$)", re.I)
 _EASE = re.compile(
     r"\beas(?:y|e|ier|ily)\b|\beffortless|\bnem(?:t)?\b|\benkel(?:t)?\b|\blett\b|\blätt|(?:^|[^a-z])ces(?:[^a-z]|$)",
     re.I,
 )
 _EFFORT = re.compile(r"\beffort\b|anstreng|ansträng|\binnsats\b", re.I)
-_RATING = re.compile(r"\brat(?:e|ing)\b|\bvurder|\bbedøm|\bbetyg|\bstars?\b|\bstjern|\bscore\b", re.I)
+_RATING = re.compile(
+    r"\brat(?:e|ing)\b|\bvurder|\bbedøm|\bbetyg|\bstars?\b|\bstjern|\bscore\b|\bbewert|\bévalu|"
+    r"feel about|think (?:of|about)|opinion of|synes om|tycker om|halten sie von|pensez-vous|"
+    r"value for money|verdi for pengene|værdi for pengene|valuta för pengarna|preis-leistung|rapport qualité",
+    re.I,
+)
+#: endpoint labels of a quality scale ("Svært dårlig … Svært bra", "Poor … Excellent"): a rating of what it names
+_QUALITY_ENDS = re.compile(
+    r"(?:dårlig|dålig|\bbad\b|\bpoor|schlecht|mauvais|worse)[^…]*…[^…]*"
+    r"(?:\bbra\b|\bgod|\bgood|\bgut\b|\bbon|excellent|utmerket|utmärkt|bedre|better|bättre|besser|meilleur)",
+    re.I,
+)
+#: the item measures something bad happening (errors, problems, effort, waiting): more of it is worse
+_NEGATIVE = re.compile(
+    r"incorrect|misleading|\bwrong\b|\berrors?\b|\bproblems?\b|\bissues?\b|complain|frustrat|stress|difficult|"
+    r"\bwait(?:ed|ing)?\b|\bfejl|\bfeil|\bfel\b|problem|klage|klaga|beschwer|fehler|\bplainte|\berreur",
+    re.I,
+)
+#: the question names the whole experience, so an unnamed touchpoint is 'overall' rather than 'other'
+_OVERALL = re.compile(
+    r"overall|in general|all in all|samlet|overordnet|generelt|totalt|helhet|sammantaget|insgesamt|global|"
+    r"dans l'ensemble|your experience|din oplevelse|din opplevelse|din upplevelse|ihre erfahrung|votre expérience|"
+    r"\b(?:rate|vurdere?|bedöma|betygsätta|bewerten|évaluer|noter) (?:us|os|oss|uns|nous)\b|"
+    r"^(?:rating|score|stars|karakter|betyg|vurdering|note)$",
+    re.I,
+)
 _IDENTITY = re.compile(
     r"(?:^|[^a-z])(?:id|e-?mail|mail|name|navn|namn|phone|telefon|mobil|address|adresse|adress|ip)(?:[^a-z]|$)"
     r"|prolific|mturk|worker|participant",
@@ -89,11 +116,20 @@ TOUCHPOINT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    ("price", re.compile(r"\bprice|\bpricing|\bpris|value for money", re.I)),
+    (
+        "price",
+        re.compile(
+            r"\bprice|\bpricing|\bpris|value for money|verdi for pengene|værdi for pengene|valuta för pengarna|"
+            r"\bprix\b|\bpreis",
+            re.I,
+        ),
+    ),
     ("store", re.compile(r"\bstores?\b|\bbutik(?:ken)?\b|\bbutikk(?:en)?\b|in-store|\bshop assistant", re.I)),
     ("product", re.compile(r"\bproducts?\b|\bprodukt|\bvaren?\b|\bvarer(?:ne)?\b|\bvaror(?:na)?\b", re.I)),
 )
 
+#: how a reader renders a declared missing code (SPSS user-missing 98 …): an answer without a score
+MISSING_CODE = "(missing code)"
 _NO_BASIS = frozenset(
     {
         "n/a",
@@ -114,6 +150,16 @@ _NO_BASIS = frozenset(
         "ej aktuellt",
         "weiß nicht",
         "keine angabe",
+        "ne sait pas",
+        "je ne sais pas",
+        "sans opinion",
+        "prefer not to say",
+        "no answer",
+        "nan",
+        "#n/a",
+        "null",
+        "none",
+        MISSING_CODE,
     }
 )
 #: built-in label scales, lower-cased; a column maps to one only if every answer is in it (or is no-basis)
@@ -202,8 +248,78 @@ LABEL_SCALES: dict[str, dict[str, float]] = {
         "mycket lätt": 5,
     },
 }
+#: ordered quality labels: "Excellent … Poor" (5 points, Excellent = 5) and the bipolar "Very good … Very poor"
+#: scales of da/no/sv/de/fr questionnaires; a rating of what the question names
+LABEL_SCALES["quality"] = {"excellent": 5, "very good": 4, "good": 3, "fair": 2, "poor": 1}
+LABEL_SCALES["quality_bipolar"] = {
+    "very good": 5,
+    "good": 4,
+    "average": 3,
+    "neither good nor bad": 3,
+    "neither good nor poor": 3,
+    "ok": 3,
+    "okay": 3,
+    "bad": 2,
+    "poor": 2,
+    "very bad": 1,
+    "very poor": 1,
+    "fremragende": 5,
+    "meget god": 5,
+    "meget godt": 5,
+    "god": 4,
+    "godt": 4,
+    "middel": 3,
+    "hverken god eller dårlig": 3,
+    "dårlig": 2,
+    "dårligt": 2,
+    "meget dårlig": 1,
+    "meget dårligt": 1,
+    "utmerket": 5,
+    "svært bra": 5,
+    "veldig bra": 5,
+    "meget bra": 5,
+    "bra": 4,
+    "middels": 3,
+    "verken bra eller dårlig": 3,
+    "svært dårlig": 1,
+    "veldig dårlig": 1,
+    "utmärkt": 5,
+    "mycket bra": 5,
+    "varken bra eller dålig": 3,
+    "dålig": 2,
+    "mycket dålig": 1,
+    "ausgezeichnet": 5,
+    "sehr gut": 5,
+    "gut": 4,
+    "befriedigend": 3,
+    "teils/teils": 3,
+    "schlecht": 2,
+    "sehr schlecht": 1,
+    "très bon": 5,
+    "très bien": 5,
+    "bon": 4,
+    "bien": 4,
+    "moyen": 3,
+    "mauvais": 2,
+    "très mauvais": 1,
+}
+#: unipolar intensity ("Not at all confident … Extremely confident"): how much of what the question names
+_UNIPOLAR = re.compile(r"^(not at all|slightly|a little|somewhat|moderately|fairly|very|extremely) (\S+(?: \S+)?)$")
+_UNIPOLAR_LEVEL = {
+    "not at all": 1.0,
+    "slightly": 2.0,
+    "a little": 2.0,
+    "somewhat": 3.0,
+    "moderately": 3.0,
+    "fairly": 3.0,
+    "very": 4.0,
+    "extremely": 5.0,
+}
+_INTENSE = re.compile(r"^(?:very|extremely|strongly|completely|totally) (.+)$")
+_MILD = re.compile(r"^(?:somewhat|slightly|fairly|rather|mostly|a little) (.+)$")
+_MIDDLE = re.compile(r"^(?:neither|neutral|varken|hverken|verken)\b")
 NPS_GROUPS = {"promoter": "promoter", "passive": "passive", "detractor": "detractor"}
-_STANDARD_SCALES = ((1.0, 5.0), (1.0, 7.0), (0.0, 10.0), (1.0, 10.0))
+_STANDARD_SCALES = ((1.0, 5.0), (1.0, 7.0), (1.0, 10.0), (0.0, 10.0))
 
 
 def normalize_label(value: str) -> str:
@@ -324,6 +440,8 @@ class ColumnStats:
     sample: tuple[str, ...]  # up to 60 distinct normalized non-numeric labels
     mean_words: float
     multi_select_vocab: int
+    #: smallest non-negative answer (negative numbers are "no basis" codes, not answers on the scale)
+    num_min_answer: float | None = None
 
 
 def column_stats(values: pl.Series) -> ColumnStats:
@@ -341,7 +459,12 @@ def column_stats(values: pl.Series) -> ColumnStats:
     counts = counts.with_columns(num=leading_number(pl.col("v")), words=pl.col("v").str.count_matches(r"\S+"))
     non_empty = int(counts["__n"].sum())
     numeric = counts.filter(pl.col("num").is_not_null())
-    labels = normalize_labels(counts.filter(pl.col("num").is_null())["v"]).unique().sort()
+    answered = numeric.filter(pl.col("num") >= 0)["num"]
+    text_answers = counts.filter(pl.col("num").is_null())
+    normalized = normalize_labels(text_answers["v"])
+    labels = normalized.unique().sort()
+    # "don't know" / declared missing codes are answers without a score: they do not make a numeric column mixed
+    no_basis = int(text_answers["__n"].filter(normalized.is_in(list(_NO_BASIS))).sum()) if text_answers.height else 0
     words = int((counts["words"].cast(pl.Int64) * counts["__n"]).sum()) / non_empty
     head = raw.head(_VOCAB_HEAD_SCAN)
     head = head.str.strip_chars().replace("", None).drop_nulls()
@@ -351,12 +474,13 @@ def column_stats(values: pl.Series) -> ColumnStats:
     return ColumnStats(
         non_empty=non_empty,
         distinct=counts.height,
-        numeric_share=int(numeric["__n"].sum()) / non_empty,
+        numeric_share=int(numeric["__n"].sum()) / max(non_empty - no_basis, 1),
         num_min=float(numeric["num"].min()) if numeric.height else None,  # type: ignore[arg-type]
         num_max=float(numeric["num"].max()) if numeric.height else None,  # type: ignore[arg-type]
         sample=tuple(labels.head(60).to_list()),
         mean_words=float(words),
         multi_select_vocab=vocab,
+        num_min_answer=float(answered.min()) if answered.len() else None,  # type: ignore[arg-type]
     )
 
 
@@ -377,7 +501,11 @@ def infer_touchpoint(text: str) -> str | None:
     return None
 
 
-def _fit_scale(lo: float, hi: float) -> tuple[float, float] | None:
+def _fit_scale(lo: float, hi: float, n: int = 0) -> tuple[float, float] | None:
+    """The smallest standard scale holding the answers; a 1–3 scale only when enough answers show it (a
+    handful of 1–3 answers on a 1–5 question must not shrink its scale)."""
+    if hi == 3 and lo >= 1 and n >= 10:
+        return 1.0, 3.0
     for smin, smax in _STANDARD_SCALES:
         if lo >= smin and hi <= smax:
             return smin, smax
@@ -391,11 +519,73 @@ def _label_family(labels: tuple[str, ...]) -> str | None:
     for family, scale in LABEL_SCALES.items():
         if family == "agreement7":
             continue
+        if family == "quality" and not {"excellent", "fair"} & set(answers):
+            continue  # "very good / good / poor" alone is the bipolar scale, where good = 4
         if all(a in scale for a in answers):
             return family
     if all(a in LABEL_SCALES["agreement7"] for a in answers):
         return "agreement7"
     return None
+
+
+def _unipolar(labels: tuple[str, ...]) -> dict[str, float] | None:
+    """Codes for 'Not at all X … Extremely X' answers about one or two stems (spelling variants), else None."""
+    answers = [lab for lab in labels if lab not in _NO_BASIS]
+    matches = [_UNIPOLAR.match(a) for a in answers]
+    if not answers or not all(matches):
+        return None
+    stems = {m.group(2) for m in matches if m}
+    if len(stems) > 2 or len({m.group(1) for m in matches if m}) < 2:
+        return None
+    return {a: _UNIPOLAR_LEVEL[m.group(1)] for a, m in zip(answers, matches, strict=True) if m}
+
+
+def _graded(family: str, labels: tuple[str, ...]) -> tuple[dict[str, float], float] | None:
+    """Codes from each answer's intensity when the family's fixed codes would give two different answers one
+    code (a 'Difficult' next to a 'Somewhat difficult' is the extreme, not the same step). None: keep the family's."""
+    scale = LABEL_SCALES[family]
+    answers = [lab for lab in labels if lab not in _NO_BASIS]
+    mid = (min(scale.values()) + max(scale.values())) / 2
+    levels: dict[str, int] = {}
+    for a in answers:
+        if _MIDDLE.match(a):
+            levels[a] = 0
+            continue
+        m = _INTENSE.match(a)
+        stem, lvl = (m.group(1), 3) if m else (a, 2)
+        if not m and (mild := _MILD.match(a)):
+            stem, lvl = mild.group(1), 1
+        base = scale.get(stem, scale.get(a))
+        if base is None:
+            return None
+        levels[a] = lvl if base > mid else -lvl if base < mid else 0
+    fixed = {a: scale[a] for a in answers}
+    collide = any(
+        fixed[a] == fixed[b] and levels[a] != levels[b] for i, a in enumerate(answers) for b in answers[i + 1 :]
+    )
+    if not collide:
+        return None
+    sides = {1: sorted({v for v in levels.values() if v > 0}), -1: sorted({-v for v in levels.values() if v < 0})}
+    if max(len(v) for v in sides.values()) == 3:
+        return {a: 4.0 + lvl for a, lvl in levels.items()}, 7.0
+    has_very = any(3 in v for v in sides.values())
+    rank: dict[int, int] = {0: 0}
+    for sign, present in sides.items():
+        if len(present) == 2:
+            rank[sign * present[1]], rank[sign * present[0]] = sign * 2, sign
+        elif present:
+            lvl = present[0]
+            step = 2 if lvl == 3 or (lvl == 2 and not has_very) else 1
+            rank[sign * lvl] = sign * step
+    return {a: 3.0 + rank[lvl] for a, lvl in levels.items()}, 5.0
+
+
+def _rating_touchpoint(text: str, tp: str | None) -> str:
+    """A rating names its touchpoint, or the whole experience, or else it is some other item: 'other' keeps
+    unrelated items (experience with a tool, trust, knowledge) out of the overall score."""
+    if tp:
+        return tp
+    return "overall" if _OVERALL.search(text) or _OVERALL.search(normalize_label(text)) else "other"
 
 
 def infer_question(
@@ -414,7 +604,20 @@ def infer_question(
         return replace(base, reason="looks like an identifier/contact field, never emitted as text")
     if stats.numeric_share >= 0.999:
         lo, hi = stats.num_min or 0.0, stats.num_max or 0.0
-        answered_lo = lo if lo >= 0 else 0.0
+        answered_lo = lo if lo >= 0 else (stats.num_min_answer if stats.num_min_answer is not None else 0.0)
+        if hi <= 1:
+            return replace(base, reason="0/1 answers: a yes/no or checkbox, not a scale")
+        if _RECOMMEND.search(blob) and lo >= -9 and hi <= 7 and answered_lo >= 1 and stats.non_empty >= 10:
+            small = (1.0, 5.0) if hi <= 5 else (1.0, 7.0)
+            return replace(
+                base,
+                metric="rating",
+                scale_min=small[0],
+                scale_max=small[1],
+                higher_is_better=True,
+                touchpoint=tp or "overall",
+                reason=f"recommend question on a {small[0]:g}–{small[1]:g} scale: NPS needs 0–10, kept as a rating",
+            )
         if _RECOMMEND.search(blob) and lo >= -9 and hi <= 10:
             return replace(
                 base,
@@ -440,17 +643,19 @@ def infer_question(
                 touchpoint=tp or "overall",
                 reason="Delighted-style 0–10 'Score' column",
             )
+        negative = bool(_NEGATIVE.search(text))
+        direction = " (counts something bad: lower is better)" if negative else ""
         if hint == "nps_widget" and hi <= 10:
             return replace(
                 base,
                 metric="rating",
                 scale_min=0.0,
                 scale_max=10.0,
-                higher_is_better=True,
-                touchpoint=tp,
-                reason="0–10 NPS-widget question whose text is not about recommending",
+                higher_is_better=not negative,
+                touchpoint=_rating_touchpoint(text, tp),
+                reason=f"0–10 NPS-widget question whose text is not about recommending{direction}",
             )
-        fit = _fit_scale(answered_lo, hi)
+        fit = _fit_scale(answered_lo, hi, stats.non_empty)
         if fit is None:
             return replace(base, reason=f"numeric answers {lo:g}..{hi:g} fit no standard scale")
         if _SATISFACTION.search(blob):
@@ -484,25 +689,53 @@ def infer_question(
                 touchpoint=tp,
                 reason="ease question (CES 2.0: higher = easier)",
             )
-        if _RATING.search(blob):
+        if _RATING.search(blob) or _QUALITY_ENDS.search(text):
             return replace(
                 base,
                 metric="rating",
                 scale_min=fit[0],
                 scale_max=fit[1],
-                higher_is_better=True,
-                touchpoint=tp,
-                reason=f"rating question, answers {lo:g}..{hi:g}",
+                higher_is_better=not negative,
+                touchpoint=_rating_touchpoint(text, tp),
+                reason=f"rating question, answers {lo:g}..{hi:g} (scale read from the values){direction}",
             )
         return replace(base, reason=f"numeric {lo:g}..{hi:g} but the text names no CX metric")
     if stats.numeric_share == 0.0 or stats.numeric_share < 0.5:
         family = _label_family(stats.sample) if stats.distinct <= 60 else None
         if family == "agreement5" and agreement_points == 7:
             family = "agreement7"
+        if family is None and stats.distinct <= 60 and (levels := _unipolar(stats.sample)) is not None:
+            return replace(
+                base,
+                metric="rating",
+                scale_min=1.0,
+                scale_max=5.0,
+                higher_is_better=True,
+                labels=levels,
+                touchpoint=_rating_touchpoint(text, tp),
+                reason="ordered 'not at all … extremely' labels",
+            )
         if family is not None:
             scale = LABEL_SCALES[family]
             smax = float(max(scale.values()))
             labels = dict(scale)
+            graded = _graded(family, stats.sample) if family in ("satisfaction", "ease", "agreement5") else None
+            if graded is not None:
+                labels, smax = {**labels, **graded[0]}, graded[1]
+                labels = {k: v for k, v in labels.items() if k in graded[0] or v <= smax}
+                if smax == 7.0:
+                    labels = graded[0]
+            if family in ("quality", "quality_bipolar"):
+                return replace(
+                    base,
+                    metric="rating",
+                    scale_min=1.0,
+                    scale_max=smax,
+                    higher_is_better=True,
+                    labels=labels,
+                    touchpoint=_rating_touchpoint(text, tp),
+                    reason="ordered quality labels (excellent … poor)",
+                )
             if family == "satisfaction":
                 return replace(
                     base,
@@ -523,7 +756,7 @@ def infer_question(
                     higher_is_better=True,
                     labels=labels,
                     touchpoint=tp,
-                    reason="easy/difficult labels",
+                    reason="easy/difficult labels" + (" (graded by intensity)" if graded else ""),
                 )
             metric = (
                 "ces"
@@ -607,6 +840,8 @@ class QuestionColumn:
     key: str
     text: str
     hint: str | None = None
+    #: the scale the file itself declares (SPSS value labels 1…10): wins over the scale read from the answers
+    declared_scale: tuple[float, float] | None = None
 
 
 def infer_questions(
@@ -621,6 +856,9 @@ def infer_questions(
         spec = infer_question(
             q.key, q.column, q.text, stats[q.column], hint=q.hint, agreement_points=7 if uses_somewhat else 5
         )
+        if q.declared_scale and spec.metric in ("csat", "ces", "rating") and not spec.labels:
+            lo, hi = q.declared_scale
+            spec = replace(spec, scale_min=lo, scale_max=hi, reason=f"{spec.reason}; scale {lo:g}–{hi:g} from the file")
         settings = config.match(q.key, q.text)
         if settings is not None:
             spec = apply_config(spec, settings)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseError, ParseResult
-from cx_pipeline.sources.surveys.dates import parse_dates
+from cx_pipeline.sources.surveys.dates import month_numbers, parse_dates
 from cx_pipeline.sources.surveys.question_registry import (
     QuestionColumn,
     QuestionConfig,
@@ -51,6 +51,8 @@ _EMPTY_COMMENTS = [
     "ingen kommentarer",
     "x",
 ]
+#: measures assembled per slice of this many rows (bounds the string temporaries of a million-response export)
+MEASURE_CHUNK_ROWS = 100_000
 _LANG = {"nb": "no", "nn": "no", "no": "no", "da": "da", "sv": "sv", "en": "en", "de": "de", "fi": "fi"}
 
 
@@ -65,8 +67,15 @@ class SurveyLayout:
     id_column: str | None = None
     date_column: str | None = None
     date_timezone: str | None = None
+    #: why this column dates the responses (when the reader chose it among candidates), for the notes
+    date_reason: str | None = None
     date_tz_note: str | None = None
     prefer_month_first: bool = False
+    #: why ``prefer_month_first`` is this export's default (e.g. "from the French header 'Horodateur'")
+    date_order_reason: str | None = None
+    #: a month or quarter column that decides / cross-checks day-first vs month-first
+    month_column: str | None = None
+    month_is_quarter: bool = False
     email_column: str | None = None
     external_ref_column: str | None = None
     language_column: str | None = None
@@ -131,7 +140,7 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         if len(weights) > 1:
             warnings.append(f"{len(weights)} columns mapped as weight ({', '.join(s.key for s in weights)}): "
                             f"the first, {weights[0].key!r}, is used")
-        layout = replace(layout, weight_column=weights[0].column)
+        layout.weight_column = weights[0].column
         specs = [s for s in specs if s.metric != "weight"]
     mapped = [s for s in specs if s.mapped]
     facts = dict(layout.facts)
@@ -147,7 +156,8 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     if unmapped_keys:
         warnings.append(
             f"{len(unmapped_keys)} question(s) not mapped to a CX metric (map them in the question "
-            f"config): {', '.join(unmapped_keys[:25])}{' …' if len(unmapped_keys) > 25 else ''}"
+            f"config: `parse --question-map FILE.yaml` or the inbox's question_map): "
+            f"{', '.join(unmapped_keys[:25])}{' …' if len(unmapped_keys) > 25 else ''}"
         )
     for s in mapped:
         if s.reason.startswith("0–10 NPS-widget"):
@@ -164,11 +174,20 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         )
 
     base = _response_frame(layout, location, warnings)
+    facts.update(
+        date_column=layout.label(layout.date_column) if layout.date_column else None,
+        date_order=layout.facts.get("date_order"),
+        weight_column=layout.label(layout.weight_column) if layout.weight_column else None,
+    )
     _validate_nps_groups(layout, specs, warnings)
     scored = [s for s in mapped if s.metric != "comment"]
     comments = [s for s in mapped if s.metric == "comment"]
     base = base.with_columns(text=_comment_text(data, comments))
     long = _scored_long(data, scored, location, warnings)  # __row, __spec (index into scored), __key, score_raw
+    # the layout is consumed here: its wide cells are the biggest thing a million-response export holds, and
+    # nothing below needs them, so they are released before the measures are assembled
+    layout.data = data.clear()
+    del data
     # measures in (row, key) order: sort small integer codes, then gather the per-response and per-question
     # attributes once (no 3M-row string joins or string sort)
     keyset = sorted({s.key for s in scored} | {"comment"})
@@ -213,22 +232,46 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
             "higher_is_better": pl.Boolean,
         },
     )
-    if base["__row"].is_sorted():
-        pos = base["__row"].search_sorted(order["__row"])
-        per_response = base.select(pl.all().gather(pos))
-    else:
-        per_response = order.select("__row").join(base, on="__row", how="left", maintain_order="left")
-        pos = None
-    allm = pl.concat(
-        [
-            order.select("__row", "score_raw"),
-            per_response.drop("__row"),
-            question.select(pl.all().gather(order["__spec"])),
-        ],
-        how="horizontal",
+    if not base["__row"].is_sorted():
+        base = base.sort("__row")
+    # measures are assembled a slice at a time: the string columns built here (ids, positions, texts) are the
+    # biggest temporaries, and each slice is its own buffers, so callers can free them slice by slice
+    chunks: list[pl.DataFrame] = []
+    used: list[pl.Series] = []
+    for start in range(0, order.height, MEASURE_CHUNK_ROWS):
+        part = order.slice(start, MEASURE_CHUNK_ROWS)
+        pos = base["__row"].search_sorted(part["__row"])
+        used.append(pos.unique())
+        allm = pl.concat(
+            [
+                part.select("__row", "score_raw"),
+                base.select(pl.all().gather(pos)).drop("__row"),
+                question.select(pl.all().gather(part["__spec"])),
+            ],
+            how="horizontal",
+        )
+        chunks.append(_measure_columns(allm).cast(MEASURE_SCHEMA))  # type: ignore[arg-type]
+        del allm, part
+    del order
+    out = pl.concat(chunks, rechunk=False) if chunks else pl.DataFrame(schema=MEASURE_SCHEMA)
+    # native_id is a function of the response row: count distinct ids over distinct rows, not all measures
+    responses = base["native_id"].gather(pl.concat(used).unique()).n_unique() if used else 0
+    empty_reason = None
+    if out.height == 0:
+        empty_reason = (
+            f"{n} response(s) but no answer to a mapped question"
+            if mapped
+            else f"{n} response(s) but no question mapped to a CX metric"
+        )
+    facts["responses_with_measures"] = responses
+    return ParseResult(
+        layout.source, layout.parser, out, n, aggregates=[facts], warnings=warnings, empty_reason=empty_reason
     )
-    del order, per_response
-    out = allm.select(
+
+
+def _measure_columns(allm: pl.DataFrame) -> pl.DataFrame:
+    """One slice of measures in MEASURE_SCHEMA column order from the joined response × question columns."""
+    return allm.select(
         pl.col("native_id"),
         pl.format("row={};col={}", pl.col("__row"), pl.col("__key")).alias("position"),
         pl.col("__key").alias("measure_key"),
@@ -251,26 +294,6 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         pl.lit(None, pl.String).alias("location"),
         pl.col("customer_ref"),
         pl.col("weight"),
-    )
-    del allm
-    out = out.cast(MEASURE_SCHEMA)  # type: ignore[arg-type]
-    # native_id is a function of the response row: count distinct ids over distinct rows, not all measures
-    if not out.height:
-        responses = 0
-    elif pos is not None:
-        responses = base["native_id"].gather(pos.unique()).n_unique()
-    else:
-        responses = out.select("native_id").n_unique()
-    empty_reason = None
-    if out.height == 0:
-        empty_reason = (
-            f"{n} response(s) but no answer to a mapped question"
-            if mapped
-            else f"{n} response(s) but no question mapped to a CX metric"
-        )
-    facts["responses_with_measures"] = responses
-    return ParseResult(
-        layout.source, layout.parser, out, n, aggregates=[facts], warnings=warnings, empty_reason=empty_reason
     )
 
 
@@ -313,21 +336,31 @@ def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) ->
             "no response id column: ids built from the row position (stable only while the file keeps its row order)"
         )
     if layout.date_column:
+        hint = None
+        if layout.month_column:
+            hint = month_numbers(data[layout.month_column], quarter=layout.month_is_quarter)
+            hint = hint.alias("__quarter" if layout.month_is_quarter else "__month")
         res = parse_dates(
             data[layout.date_column],
             column=layout.label(layout.date_column),
             location=location,
             tz=layout.date_timezone,
             prefer_month_first=layout.prefer_month_first,
+            default_reason=layout.date_order_reason,
+            month_hint=hint,
+            month_hint_name=layout.label(layout.month_column) if layout.month_column else "month",
         )
         if res.note:
             warnings.append(res.note)
             layout.facts["date_order"] = res.order
         if layout.date_tz_note:
             warnings.append(layout.date_tz_note)
+        if layout.date_reason:
+            warnings.append(f"response date from column {layout.label(layout.date_column)!r}: {layout.date_reason}")
         data = data.with_columns(res.values.alias("__date"))
         cols.append(pl.col("__date").alias("published_at"))
     else:
+        warnings.append("no date column found: the events have no date, so period metrics cannot use them")
         cols.append(pl.lit(None, pl.Datetime("us", "UTC")).alias("published_at"))
     ref_parts: list[pl.Expr] = []
     if layout.email_column:

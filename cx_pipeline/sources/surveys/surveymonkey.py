@@ -8,10 +8,12 @@ that normalize hashes. Excel re-saves turn respondent ids into '1.14628E+11' (wa
 
 from __future__ import annotations
 
+import polars as pl
+
 from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
 from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace
-from cx_pipeline.sources.surveys.tabular import RawTable, read_table
+from cx_pipeline.sources.surveys.tabular import RawTable, pick_sheet, read_table
 
 _META = {
     "respondent id",
@@ -29,20 +31,44 @@ _META = {
 }
 
 
+#: SurveyMonkey's sub-labels in row 2 (lower-cased): a row made of them is a header row, never a response
+_SUBLABELS = {"response", "open-ended response", "other (please specify)"}
+
+
+def _drop_sublabel_rows(data: pl.DataFrame, id_col: str | None, warnings: list[str]) -> pl.DataFrame:
+    """Rows without a respondent id that repeat the sub-labels (a pandas round trip moves row 2 into the data)."""
+    if id_col is None or data.height == 0:
+        return data
+    cols = [c for c in data.columns if c.startswith("c")]
+    blank_id = data[id_col].is_null() | (data[id_col].str.strip_chars() == "")
+    if not blank_id.any():
+        return data
+    sub = pl.any_horizontal([pl.col(c).str.strip_chars().str.to_lowercase().is_in(list(_SUBLABELS)) for c in cols])
+    mask = data.select(sub.fill_null(False)).to_series() & blank_id
+    if mask.any():
+        warnings.append(f"dropped {int(mask.sum())} sub-label row(s) ('Response', 'Open-Ended Response' …) "
+                        "found among the responses: header rows, not responses")
+        data = data.filter(~mask)
+    return data
+
+
 class SurveyMonkeyFormat(SourceFormat):
     name = "surveymonkey"
     kind = "survey"
     version = "1.0"
     sniff_priority = 31
 
-    def __init__(self, questions: QuestionConfig | None = None) -> None:
+    def __init__(self, questions: QuestionConfig | None = None, sheet: str | None = None) -> None:
         self.questions = questions
+        self.sheet = sheet
 
     def sniff(self, data: bytes, filename: str) -> bool:
         head = data[:20_000].replace(b"\x00", b"").lower()
         if data.startswith(b"PK\x03\x04"):
             return filename.lower().endswith(".xlsx") and self._xlsx_sniff(data)
-        return b"respondent id" in head and b"collector id" in head
+        return b"respondent id" in head and (
+            b"collector id" in head or b"open-ended response" in head or b",response," in head
+        )
 
     def _xlsx_sniff(self, data: bytes) -> bool:
         try:
@@ -54,25 +80,35 @@ class SurveyMonkeyFormat(SourceFormat):
     @staticmethod
     def _looks_like(table: RawTable) -> bool:
         h0 = [h.lower() for h in table.header(0)]
-        return "respondent id" in h0 and "collector id" in h0
+        h1 = {h.lower() for h in table.header(1)}
+        return "respondent id" in h0 and ("collector id" in h0 or bool(h1 & _SUBLABELS))
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
         tables = read_table(data, location, filename=location)
-        table = next((t for t in tables if self._looks_like(t)), None)
-        if table is None:
+        table = pick_sheet(tables, location, sheet=self.sheet, fits=[self._looks_like(t) for t in tables])
+        if not self._looks_like(table):
             raise ParseError(
                 location,
                 "row 1: expected SurveyMonkey metadata columns 'Respondent ID', 'Collector ID' in the header row",
             )
-        return build_result(self.layout(table), location=location, config=self.questions)
+        layout = self.layout(table)
+        del tables, table  # build_result releases the cells once it no longer needs them
+        return build_result(layout, location=location, config=self.questions)
 
     def layout(self, table: RawTable) -> SurveyLayout:
         texts = table.header(0)
-        subs = table.header(1)
         lower = [t.lower() for t in texts]
         warnings = list(table.warnings)
-        if table.sheet:
-            warnings.append(f"read sheet {table.sheet!r}")
+        id_idx = lower.index("respondent id") if "respondent id" in lower else None
+        second = table.header(1)
+        # row 2 is the sub-label row when it has no respondent id (a re-save may have dropped it: then 1 header row)
+        has_subs = id_idx is not None and (not second[id_idx] or bool({h.lower() for h in second} & _SUBLABELS))
+        subs = second if has_subs else [""] * len(texts)
+        header_rows = 2 if has_subs else 1
+        if has_subs:
+            warnings.append("2 header rows skipped: question texts, sub-labels ('Response', matrix rows …)")
+        else:
+            warnings.append("no sub-label row under the question row: 1 header row (the export was re-saved)")
 
         def col(*names: str) -> str | None:
             for name in names:
@@ -110,7 +146,7 @@ class SurveyMonkeyFormat(SourceFormat):
             headers=texts,
             source=self.name,
             parser=self.parser_id,
-            data=table.body(2),
+            data=_drop_sublabel_rows(table.body(header_rows), f"c{id_idx}" if id_idx is not None else None, warnings),
             questions=questions,
             id_column=col("respondent id"),
             date_column=col("end date", "start date"),

@@ -179,23 +179,162 @@ def read_table(data: bytes, location: str, *, filename: str = "") -> list[RawTab
         return read_workbook(data, location)
     if data.startswith(OLE_MAGIC):
         raise ParseError(location, "legacy binary .xls workbook: expected CSV or .xlsx (re-save as .xlsx)")
+    forced_delim, data = _excel_sep_line(data)
     clean = _clean_utf8(data)
     if clean is not None:
         # fast path: polars reads the original bytes (no decode → str → re-encode round trip)
         raw, encoding = clean
         head = _utf8_head(raw)
-        delim = "\t" if filename.lower().endswith(".tsv") else sniff_delimiter(head)
+        delim = forced_delim or ("\t" if filename.lower().endswith(".tsv") else sniff_delimiter(head))
         frame = _read_csv_bytes(raw, delim)
         if frame is None:
             frame = _read_csv_lenient(raw.decode("utf-8"), delim, location)
         warnings: list[str] = []
     else:
         text, encoding, warnings = decode_bytes(data, location)
-        delim = "\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text)
+        delim = forced_delim or ("\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text))
         frame = _read_csv_text(text, delim, location)
-    if delim != ",":
+    if forced_delim:
+        warnings.append(f"first line 'sep={forced_delim}' (an Excel hint) names the delimiter; skipped")
+    elif delim != ",":
         warnings.append(f"delimiter {_delim_name(delim)} detected")
-    return [RawTable(frame, encoding, delim, warnings=warnings)]
+    return [tidy_table(RawTable(frame, encoding, delim, warnings=warnings))]
+
+
+def _excel_sep_line(data: bytes) -> tuple[str | None, bytes]:
+    """Excel's ``sep=;`` first line: the delimiter it names, and the bytes without that line."""
+    body = data[3:] if data.startswith(_UTF8_BOM) else data
+    m = re.match(rb"sep=([,;\t|])\r?\n", body[:12])
+    if not m:
+        return None, data
+    return m.group(1).decode(), body[m.end() :]
+
+
+#: pandas' names for blank header cells ("Unnamed: 13", "Unnamed: 2_level_1"): a continuation, not a question
+_UNNAMED = re.compile(r"^Unnamed: \d+(?:_level_\d+)?$")
+_HEADER_ROWS = 3
+
+
+def tidy_table(table: RawTable) -> RawTable:
+    """Undo what Excel and pandas round trips add around a response table, saying what was removed.
+
+    A re-written export gains a leading index column, "Unnamed: N" names for blank header cells, empty
+    trailing columns and repeated header rows (concatenated exports); none of them is a question or a response.
+    """
+    rows = table.rows
+    notes: list[str] = []
+    if rows.height == 0 or rows.width == 0:
+        return table
+    # trailing columns with no value at all (Excel's used range, trailing delimiters)
+    trailing = 0
+    for c in reversed(rows.columns):
+        if not (rows[c].null_count() == rows.height or (rows[c].str.strip_chars() == "").all()):
+            break
+        trailing += 1
+    if trailing and trailing < rows.width:
+        rows = rows.select(rows.columns[: rows.width - trailing])
+        notes.append(f"dropped {trailing} empty trailing column(s)")
+    head = min(_HEADER_ROWS, rows.height)
+    fixed = {
+        c: pl.concat([rows[c].head(head).str.replace(_UNNAMED.pattern, ""), rows[c].slice(head)])
+        for c in rows.columns
+        if rows[c].head(head).str.contains(_UNNAMED.pattern).any()
+    }
+    if fixed:
+        rows = rows.with_columns(**fixed)
+        notes.append(f"{len(fixed)} pandas 'Unnamed: N' header cell(s) read as blank (continuation columns)")
+    if rows.width > 1 and _is_index_column(rows["c0"]):
+        rows = rows.drop("c0")
+        rows = rows.rename({c: f"c{i}" for i, c in enumerate(rows.columns)})
+        notes.append("dropped a leading index column (row numbers added by pandas/Excel, no header)")
+    first = [("" if v is None else str(v).strip()) for v in rows.row(0)]
+    if sum(1 for v in first if v) >= 2 and rows.height > 1:
+        same = pl.all_horizontal(
+            [pl.col(c).fill_null("").str.strip_chars() == v for c, v in zip(rows.columns, first, strict=True)]
+        )
+        repeated = rows.with_row_index("__i").filter(same & (pl.col("__i") > 0))["__i"]
+        if repeated.len():
+            drop = set(repeated.to_list())
+            for i in repeated.to_list():  # the header rows that follow a repeated first row (Qualtrics: 3)
+                for k in (1, 2):
+                    if i + k < rows.height and rows.row(i + k) == rows.row(k) and any(rows.row(k)):
+                        drop.add(i + k)
+            rows = rows.with_row_index("__i").filter(~pl.col("__i").is_in(sorted(drop))).drop("__i")
+            notes.append(f"dropped {len(drop)} repeated header row(s) inside the data (concatenated exports)")
+    return RawTable(rows, table.encoding, table.delimiter, sheet=table.sheet, warnings=table.warnings + notes)
+
+
+def _is_index_column(col: pl.Series) -> bool:
+    """A blank-headed first column of consecutive integers (0.. or 1..): the row index of a pandas/Excel re-save."""
+    header = (col[0] or "").strip()
+    if header not in ("", "index", "Unnamed: 0") or col.len() < 3:
+        return False
+    values = col.slice(1).str.strip_chars().replace("", None)
+    nums = values.cast(pl.Int64, strict=False)
+    if nums.null_count() > values.null_count() or nums.drop_nulls().len() < 2:
+        return False  # text in it: a real column
+    present = nums.drop_nulls()
+    return bool(present.diff().drop_nulls().eq(1).all()) and int(present[0]) in (0, 1, 2)
+
+
+#: header words of a column that identifies a response or dates it: the mark of a one-response-per-row sheet
+_RESPONSE_KEY = re.compile(
+    r"respondent|response ?id|^#$|^id$|_id$|\bid\b|record|submission|token|timestamp|tidsstempel|tidstämpel|"
+    r"zeitstempel|horodateur|\bdate\b|dato|datum|submitted|\bstart|\bend ?date",
+    re.I,
+)
+_DATE_VALUE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+
+
+def response_sheet_reason(table: RawTable) -> tuple[float, str]:
+    """How much a sheet looks like one response per row (score) and why, in words for the notes."""
+    keys = [h for r in range(min(_HEADER_ROWS, table.rows.height)) for h in table.header(r) if _RESPONSE_KEY.search(h)]
+    dated = 0
+    for c in table.rows.columns[:40]:
+        sample = table.rows[c].slice(1, 50).drop_nulls()
+        if sample.len() and sample.str.contains(_DATE_VALUE.pattern).mean() >= 0.8:  # type: ignore[operator]
+            dated += 1
+    rows = max(table.rows.height - 1, 0)
+    score = (2.0 if keys or dated else 0.0) + (1.0 if table.width >= 3 else 0.0) + min(rows, 100_000) / 100_000
+    if keys:
+        why = f"a respondent id/timestamp column ({keys[0][:40]!r}), {table.width} columns, {rows} data rows"
+    elif dated:
+        why = f"a column of dates, {table.width} columns, {rows} data rows"
+    else:
+        why = f"no id or timestamp column ({table.width} columns, {rows} rows: a question list or summary)"
+    return score, why
+
+
+def pick_sheet(
+    tables: list[RawTable], location: str, *, sheet: str | None = None, fits: list[bool] | None = None
+) -> RawTable:
+    """The sheet holding the responses: the forced one (name or 1-based number), else the best by content.
+
+    Workbooks put a question list or summary first and the raw responses on a later sheet; reading the first
+    sheet gives 'responses' that are questions. The choice and the reason go into the table's notes.
+    ``fits``: per table, whether the calling format recognises its header (preferred when any does).
+    """
+    names = [t.sheet or f"sheet {i + 1}" for i, t in enumerate(tables)]
+    if sheet is not None and len(tables) == 1 and tables[0].sheet is None:
+        return _noted(tables[0], f"sheet {sheet!r} ignored: the file is a text table, not a workbook")
+    if sheet is not None:
+        wanted = sheet.strip()
+        for i, t in enumerate(tables):
+            if names[i].lower() == wanted.lower() or wanted == str(i + 1):
+                return _noted(t, f"read sheet {names[i]!r} (chosen by --sheet / the mapping's 'sheet')")
+        raise ParseError(location, f"sheet {sheet!r} not found: the workbook's non-empty sheets are {names}")
+    if len(tables) == 1:
+        t = tables[0]
+        return _noted(t, f"read sheet {t.sheet!r} (the only non-empty sheet)") if t.sheet else t
+    pool = [i for i in range(len(tables)) if fits is None or fits[i]] or list(range(len(tables)))
+    scored = {i: response_sheet_reason(tables[i]) for i in range(len(tables))}
+    best = max(pool, key=lambda i: (scored[i][0], -i))
+    skipped = "; ".join(f"{names[i]!r}: {scored[i][1]}" for i in range(len(tables)) if i != best)
+    return _noted(tables[best], f"read sheet {names[best]!r} of {len(tables)}: {scored[best][1]}; skipped {skipped}")
+
+
+def _noted(table: RawTable, note: str) -> RawTable:
+    return RawTable(table.rows, table.encoding, table.delimiter, sheet=table.sheet, warnings=[*table.warnings, note])
 
 
 _BLANK_BYTES = b"\x00 \t\r\n\xef\xbb\xbf"
@@ -308,8 +447,10 @@ def read_workbook(data: bytes, location: str) -> list[RawTable]:
             width = max(len(r) for r in rows)
             cols = {f"c{j}": [_cell_text(r[j]) if j < len(r) else None for r in rows] for j in range(width)}
             tables.append(
-                RawTable(
-                    pl.DataFrame(cols, schema={f"c{j}": pl.String for j in range(width)}), "xlsx", None, sheet=name
+                tidy_table(
+                    RawTable(
+                        pl.DataFrame(cols, schema={f"c{j}": pl.String for j in range(width)}), "xlsx", None, sheet=name
+                    )
                 )
             )
     except ParseError:
