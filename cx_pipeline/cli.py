@@ -40,11 +40,43 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def cmd_parse(args: argparse.Namespace) -> int:
-    from cx_pipeline.pipeline.parse_files import parse_paths
+def _load_question_map(path: str | None) -> Any:
+    """The --question-map file as a QuestionConfig (same format as the sources file's ``question_map``)."""
+    if not path:
+        return None
+    import yaml
 
+    from cx_pipeline.sources.surveys.question_registry import QuestionConfig
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the question map ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of question key/glob → settings (optionally under 'questions')")
+    data = data.get("question_map", data)
+    try:
+        return QuestionConfig.from_mapping(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from cx_pipeline.pipeline.parse_files import dedupe_events, parse_paths
+
+    try:
+        questions = _load_question_map(args.question_map)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     keyer = _keyer_from_env(sys.stderr)
-    outcomes = parse_paths(args.paths, keyer=keyer, brand=args.brand, source=args.source)
+    outcomes = parse_paths(
+        args.paths, keyer=keyer, brand=args.brand, source=args.source, questions=questions, sheet=args.sheet
+    )
     failed = [o for o in outcomes if o.error]
     for o in outcomes:
         if o.error:
@@ -54,8 +86,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
             print(f"{o.path}: {o.format}, {records} record(s), {o.events.height} event(s)", file=sys.stderr)
             for note in o.notes:
                 print(f"  note: {note}", file=sys.stderr)
-    frames = [o.events for o in outcomes if not o.error and o.events.height]
-    events = pl.concat(frames) if frames else None
+    events, collapsed = dedupe_events([o.events for o in outcomes if not o.error])
+    if collapsed:
+        print(f"note: {collapsed} duplicate event(s) across overlapping inputs collapsed to their latest version",
+              file=sys.stderr)
     if args.jsonl:
         if events is not None:
             out = sys.stdout
@@ -136,6 +170,30 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The HTML report (and cx.duckdb) from a data root's stored outputs, as the scored/cx_report asset builds it."""
+    from cx_pipeline.report import ReportInputError, build_report, write_bi_database
+    from cx_pipeline.storage import ParquetStore
+
+    store = ParquetStore(args.data_root)
+    try:
+        result = build_report(store, args.output)
+        db = write_bi_database(store) if store.is_local and not args.no_duckdb else None
+    except ReportInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write the report to {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for b in result.brands:
+        print(f"  {b.brand}: {b.file} ({b.bytes / 1024:.0f} kB)", file=sys.stderr)
+    if db is not None:
+        print(f"BI database: {db.path} ({len(db.views)} views)", file=sys.stderr)
+    print(f"report built in {result.seconds:.1f}s; open {result.index}", file=sys.stderr)
+    print(result.index)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cx_pipeline.demo.run_demo import run_demo
 
@@ -157,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="source format (default: detect from content)",
     )
     p.add_argument("--brand", default="unknown", help="brand the feedback is about (default: unknown)")
+    p.add_argument(
+        "--question-map",
+        metavar="FILE.yaml",
+        help="survey question mapping, the format of the sources file's question_map "
+        "(e.g. {Q7: {metric: csat, scale: [1, 5], touchpoint: delivery}, W: weight})",
+    )
+    p.add_argument("--sheet", metavar="NAME|N", help="workbook sheet to read (default: the one that looks like "
+                   "one response per row)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--jsonl", action="store_true", help="print one JSON object per event")
     out.add_argument("-o", "--output", metavar="FILE.parquet", help="write the events as Parquet")
@@ -185,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dictionary", help="regenerate docs/data_dictionary.md and docs/datasets.md from the schemas")
     d.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing")
     d.set_defaults(func=cmd_dictionary)
+
+    rep = sub.add_parser("report", help="build the HTML CX report (one page per brand plus an index) from stored "
+                         "outputs, and refresh <data root>/cx.duckdb")
+    rep.add_argument("--data-root", default=os.environ.get("CX_PIPELINE_DATA_ROOT", "./data"),
+                     help="data root with the scored datasets (default: $CX_PIPELINE_DATA_ROOT or ./data)")
+    rep.add_argument("-o", "--output", metavar="DIR", required=True, help="folder to write index.html and the "
+                     "brand pages to")
+    rep.add_argument("--no-duckdb", action="store_true", help="do not refresh <data root>/cx.duckdb")
+    rep.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="run every asset end to end on the bundled samples, offline")
     demo.add_argument("--data-root", default=os.environ.get("CX_PIPELINE_DATA_ROOT", "./data"))
