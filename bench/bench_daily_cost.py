@@ -81,7 +81,7 @@ def _run_step(store, step: str) -> int:
     if step == "customer_journeys":
         return downstream.build_journeys(store).height
     if step == "reply_latency":
-        return downstream.build_reply_latency(store).height
+        return len(downstream.build_reply_latency(store).months)
     raise ValueError(step)
 
 

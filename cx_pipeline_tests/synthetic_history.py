@@ -27,9 +27,11 @@ TEXTS = (
 
 
 def day_events(day: datetime, n: int, *, seed: int, start_id: int = 0, brand: str = "Nordlys",
-               lateness_days: int = 20, source: str = "trustpilot", raw_day: str | None = None) -> pl.DataFrame:
+               lateness_days: int = 20, source: str = "trustpilot", raw_day: str | None = None,
+               customer_pool: int | None = None, reply_share: float = 0.0) -> pl.DataFrame:
     """``n`` review events ingested on ``day``: one star rating each with a text, experience dates up to
-    ``lateness_days`` before publication (so a day's batch reaches one or two months)."""
+    ``lateness_days`` before publication (so a day's batch reaches one or two months). ``customer_pool``: draw
+    customers from that many (returning customers make journeys); ``reply_share``: reviews the company answered."""
     rng = np.random.default_rng(seed)
     ids = np.arange(start_id, start_id + n)
     stars = rng.integers(1, 6, n).astype(float)
@@ -38,6 +40,11 @@ def day_events(day: datetime, n: int, *, seed: int, start_id: int = 0, brand: st
     occurred = [p - timedelta(days=int(d)) for p, d in zip(published, late, strict=True)]
     texts = [TEXTS[i % len(TEXTS)] for i in rng.integers(0, len(TEXTS), n)]
     raw = f"raw/blobs/{raw_day or day.strftime('%Y-%m-%d')}"
+    customers = ([f"c{i}" for i in rng.integers(0, customer_pool, n)] if customer_pool
+                 else [f"c{i % max(1, n * 3)}" for i in ids])
+    replied = rng.random(n) < reply_share
+    reply_at = [p + timedelta(hours=int(h)) if r else None
+                for p, h, r in zip(published, rng.integers(1, 200, n), replied, strict=True)]
     frame = pl.DataFrame({
         "event_id": [f"{source}-e{i}" for i in ids],
         "record_id": [f"{source}:r{i}" for i in ids],
@@ -62,12 +69,12 @@ def day_events(day: datetime, n: int, *, seed: int, start_id: int = 0, brand: st
         "language_origin": "declared",
         "title": None,
         "text": texts,
-        "reply_text": None,
-        "replied_at": None,
+        "reply_text": ["Thank you for your review." if r else None for r in replied],
+        "replied_at": reply_at,
         "is_verified": True,
         "country": "DK",
         "location": None,
-        "customer_key": [f"c{i % max(1, n * 3)}" for i in ids],
+        "customer_key": customers,
         "weight": None,
         "is_removed": False,
         "source_url": "https://reviews.example/nordlys",

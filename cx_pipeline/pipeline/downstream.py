@@ -24,8 +24,8 @@ from cx_pipeline.scoring import (
     peaks_potholes,
 )
 from cx_pipeline.scoring.drivers import DRIVER_SCHEMA
-from cx_pipeline.scoring.peaks_potholes import PEAK_SCHEMA, PeakConfig, peaks_from_months
-from cx_pipeline.scoring.reply_latency import reply_latency
+from cx_pipeline.scoring.peaks_potholes import JOURNEY_SCHEMA, PEAK_SCHEMA, PeakConfig, peaks_from_months
+from cx_pipeline.scoring.reply_latency import REPLY_SCHEMA, replied_only, reply_latency, reply_latency_from_months
 from cx_pipeline.storage import ParquetStore
 
 SCORED_DATASET = "scored/scored_events"
@@ -33,6 +33,14 @@ MENTIONS_DATASET = "scored/touchpoint_mentions"
 METRICS_DATASET = "scored/cx_metrics"
 DRIVERS_DATASET = "scored/key_drivers"
 PEAKS_DATASET = "scored/peaks_potholes"
+JOURNEYS_DATASET = "scored/customer_journeys"
+REPLIES_DATASET = "scored/reply_latency"
+JOURNEY_VERSION = "1"
+#: what each all-history read needs (projection keeps a pass over years of events to a few columns)
+_JOURNEY_COLUMNS = ("brand", "customer_key", "record_id", "touchpoint", "score_norm", "occurred_at", "published_at",
+                    "is_removed")
+_REPLY_COLUMNS = ("brand", "source", "source_kind", "record_id", "published_at", "replied_at", "occurred_at",
+                  "is_removed")
 CELLS_STATE = "_state/cx_metrics_cells"
 _NO_TEXT = ("text", "title", "reply_text", "text_evidence")
 
@@ -191,12 +199,51 @@ def build_peaks_potholes(store: ParquetStore, config: PeakConfig) -> MonthlyUpda
 
 
 def build_journeys(store: ParquetStore) -> pl.DataFrame:
-    return peak_end_journeys(_scored(store))
+    """Journeys of the customers with an event on a day rewritten since the last run, recomputed from all their
+    events (one pass over the customer_key column to find them); every other journey is kept."""
+    consumer = "customer_journeys"
+    previous = store.read(JOURNEYS_DATASET)
+    changed, current = time_layout.changed_days(store, SCORED_DATASET, consumer)
+    stored = store.read(_version_path(consumer))
+    full = previous is None or stored is None or not stored.height or stored["version"][0] != JOURNEY_VERSION
+    events = _scan(store, SCORED_DATASET, None, keep_text=False)
+    if events is not None:
+        events = events.select(_JOURNEY_COLUMNS)
+    if events is None:
+        table = pl.DataFrame(schema=pl.Schema(JOURNEY_SCHEMA))
+    elif full:
+        table = peak_end_journeys(events)
+    else:
+        assert previous is not None
+        touched_days = _scan(store, SCORED_DATASET, changed, keep_text=False)
+        customers = (touched_days.select("brand", "customer_key").drop_nulls().unique().collect()
+                     if touched_days is not None else pl.DataFrame(schema={"brand": pl.String,
+                                                                           "customer_key": pl.String}))
+        fresh = peak_end_journeys(events.join(customers.lazy(), on=["brand", "customer_key"], how="semi"))
+        table = pl.concat([previous.join(customers, on=["brand", "customer_key"], how="anti"), fresh]).sort(
+            "brand", "customer_key")
+    store.write_partition(JOURNEYS_DATASET, table)
+    store.write_partition(_version_path(consumer), pl.DataFrame({"version": [JOURNEY_VERSION]}))
+    time_layout.mark_consumed(store, SCORED_DATASET, consumer, current)
+    return table
 
 
 def build_reply_latency(store: ParquetStore, *, time_zone: str = "UTC",
-                        brand_time_zones: tuple[tuple[str, str], ...] = ()) -> pl.DataFrame:
-    return reply_latency(_scored(store), time_zone=time_zone, brand_time_zones=brand_time_zones)
+                        brand_time_zones: tuple[tuple[str, str], ...] = ()) -> MonthlyUpdate:
+    """Month rows where days changed; all-time counts summed from the months, hours over the replied reviews."""
+    kw = {"time_zone": time_zone, "brand_time_zones": brand_time_zones}
+
+    def compute(events: pl.LazyFrame, _: pl.LazyFrame | None) -> pl.DataFrame:
+        return reply_latency(events, periods=("month",), **kw)
+
+    def all_time(months: pl.DataFrame) -> pl.DataFrame:
+        events = _scan(store, SCORED_DATASET, None, keep_text=False)
+        if events is None:
+            return pl.DataFrame(schema=pl.Schema(REPLY_SCHEMA))
+        return reply_latency_from_months(months, replied_only(events.select(_REPLY_COLUMNS)), **kw)
+
+    return _monthly(store, "reply_latency", REPLIES_DATASET, repr(kw), keep_text=False, schema=REPLY_SCHEMA,
+                    compute=compute, all_time=all_time)
 
 
 def build_alert_tests(store: ParquetStore, config: AlertConfig) -> pl.DataFrame:

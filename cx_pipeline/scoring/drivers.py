@@ -26,6 +26,7 @@ Records are placed in periods by their earliest event (see :mod:`cx_pipeline.sco
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -209,6 +210,9 @@ def _finish(frame: pl.DataFrame) -> pl.DataFrame:
             frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
     group = ["brand", "grain", "period", "method", "outcome"]
     ranked = pl.col("note").is_null() & pl.col("importance").is_not_null()
+    # ties in importance go to the touchpoint name, so a rank never depends on row order
+    frame = frame.sort([*group, "importance", "touchpoint"], descending=[False] * len(group) + [True, False],
+                       nulls_last=True)
     out = frame.with_columns(
         importance_share=pl.when(pl.col("importance").sum().over(group) > 0)
         .then(pl.col("importance") / pl.col("importance").sum().over(group)),
@@ -426,10 +430,11 @@ def _with_impact_intervals(out: pl.DataFrame, records: pl.DataFrame, mentioned: 
                            cfg: DriverConfig) -> pl.DataFrame:
     """Percentile 95% bootstrap intervals of each impact: records resampled with replacement (multinomial
     counts), score(all) and score(without the touchpoint's records) recomputed per resample."""
-    rng = np.random.default_rng(cfg.seed)
     keys = ["brand", "grain", "period", "outcome_metric"]
     intervals: list[dict[str, object]] = []
     for key, grp in records.sort([*keys, "record_id"], nulls_last=True).group_by(keys, maintain_order=True):
+        # one seed per group: a period's interval does not depend on which other periods this run computes
+        rng = np.random.default_rng([cfg.seed, zlib.crc32("|".join(map(str, key)).encode())])
         a = grp["a"].to_numpy().astype(float)
         n = len(a)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=cfg.bootstrap).astype(np.float64)  # B × n

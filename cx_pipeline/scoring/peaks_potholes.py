@@ -217,7 +217,9 @@ def _rates(frame: pl.LazyFrame, cfg: PeakConfig, uses_sentiment: pl.Expr) -> pl.
             net_lower=pk_lo - ph_hi,
             uses_sentiment=uses_sentiment,
         )
-        # rank only eligible touchpoints among themselves (null net_lower for the rest ranks nothing)
+        # rank only eligible touchpoints among themselves (null net_lower for the rest ranks nothing); ties go to
+        # the touchpoint name, so a rank never depends on row order
+        .sort([*group, "net_lower", "touchpoint"], descending=[False, False, False, True, False], nulls_last=True)
         .with_columns(_eligible=pl.col("n") >= cfg.min_rank_n)
         .with_columns(rank=pl.when(pl.col("_eligible")).then(
             pl.when(pl.col("_eligible")).then(pl.col("net_lower")).rank("ordinal", descending=True).over(group)))

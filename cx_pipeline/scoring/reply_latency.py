@@ -45,7 +45,58 @@ def reply_latency(
     time_zone: str = "UTC",
     brand_time_zones: tuple[tuple[str, str], ...] = (),
 ) -> pl.DataFrame:
-    """Reply rate and latency per brand × source × period, one review counted once (by record_id)."""
+    """Reply rate and latency per brand × source × period, one review counted once (by record_id). All-time rows
+    come from the month rows and the replied reviews (:func:`reply_latency_from_months`), as a daily run builds
+    them."""
+    dated = [g for g in periods if g != "all"]
+    kw = {"z": z, "low_n_threshold": low_n_threshold, "time_zone": time_zone, "brand_time_zones": brand_time_zones}
+    rows = _period_rows(events, sorted({*dated, "month"}) if "all" in periods else dated, **kw)
+    parts = [rows.filter(pl.col("grain").is_in(dated))]
+    if "all" in periods:
+        parts.append(reply_latency_from_months(rows.filter(grain="month"), events, **kw))
+    return pl.concat(parts).sort("brand", "source", "grain", "period_start", "period", nulls_last=False)
+
+
+def replied_only(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """The events of replied reviews: all the all-time hours need (a small share of the history's columns)."""
+    return events.lazy().filter(pl.col("replied_at").is_not_null())
+
+
+def reply_latency_from_months(
+    months: pl.DataFrame,
+    events: pl.LazyFrame | pl.DataFrame,
+    *,
+    z: float = Z_95,
+    low_n_threshold: int = 30,
+    time_zone: str = "UTC",
+    brand_time_zones: tuple[tuple[str, str], ...] = (),
+) -> pl.DataFrame:
+    """All-time rows: review and reply counts summed from the month rows; hours (median, p90, mean) over every
+    replied review of ``events`` (only replied reviews are read)."""
+    if not months.height:
+        return pl.DataFrame(schema=pl.Schema(REPLY_SCHEMA))
+    counts = months.group_by("brand", "source").agg(pl.col("reviews").sum(), pl.col("replied").sum())
+    hours = _period_rows(replied_only(events), ["all"], z=z, low_n_threshold=low_n_threshold,
+                         time_zone=time_zone, brand_time_zones=brand_time_zones)
+    low, high = wilson_expr(pl.col("replied").cast(pl.Float64), pl.col("reviews").cast(pl.Float64), z)
+    out = (counts.join(hours.select("brand", "source", "median_hours", "p90_hours", "mean_hours"),
+                       on=["brand", "source"], how="left")
+           .with_columns(grain=pl.lit("all"), period=pl.lit("all"), period_start=pl.lit(None, dtype=pl.Date),
+                         touchpoint=pl.lit("customer_service"), reply_rate=pl.col("replied") / pl.col("reviews"),
+                         reply_rate_ci_low=low, reply_rate_ci_high=high,
+                         low_n=pl.col("reviews") < low_n_threshold))
+    return out.select([pl.col(c).cast(t) for c, t in REPLY_SCHEMA.items()])
+
+
+def _period_rows(
+    events: pl.LazyFrame | pl.DataFrame,
+    periods: Sequence[str],
+    *,
+    z: float,
+    low_n_threshold: int,
+    time_zone: str,
+    brand_time_zones: tuple[tuple[str, str], ...],
+) -> pl.DataFrame:
     lf = events.lazy()
     lf = lf.with_columns(_base=time_base_expr(lf.collect_schema().names()))
     reviews = (
@@ -78,6 +129,4 @@ def reply_latency(
         reply_rate_ci_high=high,
         low_n=pl.col("reviews") < low_n_threshold,
     ).collect()
-    return out.select([pl.col(c).cast(t) for c, t in REPLY_SCHEMA.items()]).sort(
-        "brand", "source", "grain", "period_start", "period", nulls_last=False
-    )
+    return out.select([pl.col(c).cast(t) for c, t in REPLY_SCHEMA.items()])

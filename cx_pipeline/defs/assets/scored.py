@@ -384,7 +384,8 @@ def cx_alerts(context: AssetExecutionContext, alert_tests: pl.DataFrame):
     "median / p90 / mean hours to reply, per brand × source × month and overall.",
 )
 def reply_latency_table(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
-    table = build_reply_latency(data_store.store(), **_zones(sources))
+    update = build_reply_latency(data_store.store(), **_zones(sources))
+    table = update.table
     yield Output(
         table,
         metadata=frame_metadata(
