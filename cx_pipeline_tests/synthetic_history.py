@@ -40,8 +40,11 @@ def day_events(day: datetime, n: int, *, seed: int, start_id: int = 0, brand: st
     occurred = [p - timedelta(days=int(d)) for p, d in zip(published, late, strict=True)]
     texts = [TEXTS[i % len(TEXTS)] for i in rng.integers(0, len(TEXTS), n)]
     raw = f"raw/blobs/{raw_day or day.strftime('%Y-%m-%d')}"
+    # most reviewers write once; one in twenty comes from a pool of 5,000 returning customers
     customers = ([f"c{i}" for i in rng.integers(0, customer_pool, n)] if customer_pool
-                 else [f"c{i % max(1, n * 3)}" for i in ids])
+                 else [f"r{j}" if j >= 0 else f"c{i}"
+                       for i, j in zip(ids, np.where(rng.random(n) < 0.05, rng.integers(0, 5000, n), -1),
+                                       strict=True)])
     replied = rng.random(n) < reply_share
     reply_at = [p + timedelta(hours=int(h)) if r else None
                 for p, h, r in zip(published, rng.integers(1, 200, n), replied, strict=True)]

@@ -91,3 +91,24 @@ def test_key_drivers_equal_a_direct_computation(history: ParquetStore) -> None:
                          downstream.MENTIONS_DATASET), config=DriverConfig(**ZONES))
     assert stored is not None and stored.filter(grain="month").height >= 3
     _same(stored, direct, ["brand", "grain", "period", "method", "outcome", "touchpoint"])
+
+
+def test_the_kept_driver_sample_equals_a_fresh_draw(tmp_path) -> None:
+    """All-time drivers run on a stable hash sample kept between runs; updating it from the changed days gives
+    the same sample (and the same drivers) as drawing it again from the whole history."""
+    store = ParquetStore(str(tmp_path))
+    config = DriverConfig(max_records=60, **ZONES)
+    for i in range(12):
+        _run_day(store, i)
+    downstream._all_time_drivers(store, config, None)  # draw and keep the sample
+    day = start_of(2026, 1, 1) + timedelta(days=12)
+    ev = day_events(day, PER_DAY, seed=12, start_id=12 * PER_DAY, customer_pool=120, reply_share=0.4)
+    store.write_partition("events/review_events", ev, {"day": day.strftime("%Y-%m-%d")}, schema=EVENT_SCHEMA)
+    update_touchpoint_events(store)
+    changed = update_scored_days(store).days
+    aggregates_incrementally(store, ScoringConfig(**ZONES))
+    kept = downstream._all_time_drivers(store, config, set(changed))
+    drawn = downstream._all_time_drivers(store, config, None)
+    assert kept.height > 0 and kept["sampled_from"].drop_nulls().len() > 0
+    assert kept["n"].max() <= 60
+    _same(kept, drawn, ["brand", "grain", "period", "method", "outcome", "touchpoint"])

@@ -153,3 +153,39 @@ def test_a_removed_batch_file_triggers_a_full_rebuild(tmp_path) -> None:
                                           ("2024-02-28", {"2024-02-27", "2024-02-28", "2024-02-29"})])
 def test_neighbour_days(day: str, expected: set[str]) -> None:
     assert time_layout.neighbours([day]) == expected
+
+
+def test_scoring_only_changed_days_and_a_method_change_is_an_explicit_backfill(tmp_path) -> None:
+    from cx_pipeline.pipeline.text_scoring_state import SCORED_DATASET, MethodChanged, update_scored_days
+
+    store = ParquetStore(str(tmp_path))
+    for i in range(3):
+        _write_day(store, i)
+    update_touchpoint_events(store)
+    first = update_scored_days(store)
+    assert first.rescored_records == 3 * PER_DAY and first.reason == "first run"
+    assert update_scored_days(store).days == {}  # nothing new: nothing read or written
+    _write_day(store, 3)
+    update_touchpoint_events(store)
+    daily = update_scored_days(store)
+    assert daily.rescored_records == PER_DAY  # only the new reviews, on the days they reached
+    with pytest.raises(MethodChanged, match=r"rescore_all: true.*") as err:
+        update_scored_days(store, sentiment_method="lexicon")
+    assert f"{4 * PER_DAY:,} stored events" in str(err.value)
+    backfill = update_scored_days(store, sentiment_method="lexicon", rescore_all=True)
+    assert backfill.rescored_records == 4 * PER_DAY
+    scored = time_layout.scan_all(store, SCORED_DATASET)
+    assert scored is not None
+    assert scored.select(pl.col("text_method_version").str.contains("lexicon").all()).collect().item()
+
+
+def test_a_moved_data_root_is_not_new_data(tmp_path) -> None:
+    import shutil
+
+    store = ParquetStore(str(tmp_path / "a"))
+    for i in range(3):
+        _write_day(store, i)
+    update_touchpoint_events(store)
+    shutil.copytree(tmp_path / "a", tmp_path / "b", copy_function=shutil.copy2)  # keeps modification times
+    moved = update_touchpoint_events(ParquetStore(str(tmp_path / "b")))
+    assert (moved.batches_read, moved.full) == (0, False)

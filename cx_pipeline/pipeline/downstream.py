@@ -39,9 +39,13 @@ JOURNEY_VERSION = "1"
 #: what each all-history read needs (projection keeps a pass over years of events to a few columns)
 _JOURNEY_COLUMNS = ("brand", "customer_key", "record_id", "touchpoint", "score_norm", "occurred_at", "published_at",
                     "is_removed")
+_MENTION_COLUMNS = ("brand", "record_id", "touchpoint", "origin", "event_id", "occurred_at", "published_at")
 _REPLY_COLUMNS = ("brand", "source", "source_kind", "record_id", "published_at", "replied_at", "occurred_at",
                   "is_removed")
 CELLS_STATE = "_state/cx_metrics_cells"
+SAMPLE_STATE = "_state/key_drivers_sample"
+SAMPLE_MENTIONS_STATE = "_state/key_drivers_sample_mentions"
+SAMPLE_SHARES_STATE = "_state/key_drivers_sample_shares"
 _NO_TEXT = ("text", "title", "reply_text", "text_evidence")
 
 
@@ -73,17 +77,18 @@ class MonthlyUpdate:
     full: bool
 
 
-def _months_to_redo(store: ParquetStore, consumer: str, version: str,
-                    previous: pl.DataFrame | None) -> tuple[set[str], bool, list[tuple[str, pl.DataFrame]]]:
-    """(months to recompute, full rebuild?, manifests to mark consumed afterwards). A month is redone when a day
-    in it or next to it (local time zones) was rewritten since this consumer last ran."""
+def _months_to_redo(store: ParquetStore, consumer: str, version: str, previous: pl.DataFrame | None,
+                    ) -> tuple[set[str], set[str] | None, list[tuple[str, pl.DataFrame]]]:
+    """(months to recompute, the changed days — None for a full rebuild —, manifests to mark consumed afterwards).
+    A month is redone when a day in it or next to it (local time zones) was rewritten since this consumer last
+    ran."""
     changed, current = time_layout.changed_days(store, SCORED_DATASET, consumer)
     changed_m, current_m = time_layout.changed_days(store, MENTIONS_DATASET, consumer)
     manifests = [(SCORED_DATASET, current), (MENTIONS_DATASET, current_m)]
     stored = store.read(_version_path(consumer))
     full = (previous is None or stored is None or not stored.height or stored["version"][0] != version)
     days = set(time_layout.stored_days(store, SCORED_DATASET)) if full else time_layout.neighbours(changed | changed_m)
-    return {d[:7] for d in days if d != time_layout.UNDATED}, full, manifests
+    return ({d[:7] for d in days if d != time_layout.UNDATED}, None if full else changed | changed_m, manifests)
 
 
 def _version_path(consumer: str) -> str:
@@ -113,12 +118,13 @@ def _scan(store: ParquetStore, dataset: str, days: set[str] | None, *, keep_text
 def _monthly(store: ParquetStore, consumer: str, dataset: str, version: str, *, keep_text: bool,
              schema: dict[str, pl.DataType],
              compute: Callable[[pl.LazyFrame, pl.LazyFrame | None], pl.DataFrame],
-             all_time: Callable[[pl.DataFrame], pl.DataFrame]) -> MonthlyUpdate:
+             all_time: Callable[[pl.DataFrame, set[str] | None], pl.DataFrame]) -> MonthlyUpdate:
     """Recompute the month rows of the months whose days changed (a few months per pass), keep the others, then
     the all-time rows (``all_time`` of the month rows), and save output, version and consumed days in that
     order so that a crash redoes work instead of skipping it."""
     previous = store.read(dataset)
-    months, full, manifests = _months_to_redo(store, consumer, version, previous)
+    months, changed, manifests = _months_to_redo(store, consumer, version, previous)
+    full = changed is None
     ordered = sorted(months)
     fresh = []
     for i in range(0, len(ordered), MONTHS_PER_PASS):
@@ -127,13 +133,15 @@ def _monthly(store: ParquetStore, consumer: str, dataset: str, version: str, *, 
         events = _scan(store, SCORED_DATASET, days, keep_text=keep_text)
         if events is None:
             continue
-        rows = compute(events, _scan(store, MENTIONS_DATASET, days, keep_text=True))
+        mentions = _scan(store, MENTIONS_DATASET, days, keep_text=True)
+        # read the pass's days once; the analyses collect several times from them
+        rows = compute(events.collect().lazy(), None if mentions is None else mentions.collect().lazy())
         fresh.append(rows.filter((pl.col("grain") == "month") & pl.col("period").is_in(group)))
     kept = [] if full or previous is None else [
         previous.filter((pl.col("grain") == "month") & ~pl.col("period").is_in(ordered))]
     empty = pl.DataFrame(schema=pl.Schema(schema))
     month_rows = pl.concat([empty, *[f.select(list(schema)).cast(schema) for f in (*kept, *fresh)]])
-    table = pl.concat([month_rows, all_time(month_rows).select(list(schema)).cast(schema)])
+    table = pl.concat([month_rows, all_time(month_rows, changed).select(list(schema)).cast(schema)])
     store.write_partition(dataset, table)
     store.write_partition(_version_path(consumer), pl.DataFrame({"version": [version]}))
     for ds, current in manifests:
@@ -148,29 +156,52 @@ def build_key_drivers(store: ParquetStore, config: DriverConfig) -> MonthlyUpdat
     def compute(events: pl.LazyFrame, mentions: pl.LazyFrame | None) -> pl.DataFrame:
         return key_drivers(events, mentions=mentions, periods=("month",), config=config)
 
-    def all_time(_: pl.DataFrame) -> pl.DataFrame:
-        return _all_time_drivers(store, config)
+    def all_time(_: pl.DataFrame, changed: set[str] | None) -> pl.DataFrame:
+        return _all_time_drivers(store, config, changed)
 
     return _monthly(store, "key_drivers", DRIVERS_DATASET, repr(config), keep_text=False, schema=DRIVER_SCHEMA,
                     compute=compute, all_time=all_time)
 
 
-def _all_time_drivers(store: ParquetStore, config: DriverConfig) -> pl.DataFrame:
+def _all_time_drivers(store: ParquetStore, config: DriverConfig, changed: set[str] | None) -> pl.DataFrame:
     """All-time drivers on a hash sample: records whose xxhash64(record_id) falls under a per-brand threshold
-    sized from the brand's record count (from the metric cells), so only the sample is ever loaded."""
-    events = _scan(store, SCORED_DATASET, None, keep_text=False)
-    if events is None:
-        return pl.DataFrame(schema=pl.Schema(DRIVER_SCHEMA))
+    sized from the brand's record count (from the metric cells).
+
+    The sample is kept (``_state/key_drivers_sample*``) and updated from the changed days only: the threshold
+    only falls as a brand's history grows, so a record left out once stays out, and the kept sample equals a
+    fresh draw. A threshold that rises (records removed, a new brand) or a full run draws it again from the
+    whole history."""
     counts = _records_per_brand(store, config)
     share = {b: min(1.0, 2.0 * config.max_records / n) for b, n in counts.items() if n}
-    if not share or all(v >= 1.0 for v in share.values()):
-        return key_drivers(events, mentions=_scan(store, MENTIONS_DATASET, None, keep_text=True),
-                           periods=("all",), config=config)
     threshold = pl.col("brand").replace_strict(share, default=1.0, return_dtype=pl.Float64) * float(2**64 - 1)
     keep = plh.col("record_id").nchash.xxhash64().cast(pl.Float64) <= threshold
-    mentions = _scan(store, MENTIONS_DATASET, None, keep_text=True)
-    out = key_drivers(events.filter(keep), mentions=None if mentions is None else mentions.filter(keep),
-                      periods=("all",), config=config)
+    stored = store.read(SAMPLE_SHARES_STATE)
+    before = {} if stored is None else dict(zip(stored["brand"].to_list(), stored["share"].to_list(), strict=True))
+    old = None if changed is None else store.read(SAMPLE_STATE)
+    old_m = None if changed is None else store.read(SAMPLE_MENTIONS_STATE)
+    redraw = (changed is None or old is None or old_m is None
+              or any(v > before.get(b, -1.0) + 1e-12 for b, v in share.items()))
+    days = None if redraw else changed
+    events = _scan(store, SCORED_DATASET, days, keep_text=False)
+    mentions = _scan(store, MENTIONS_DATASET, days, keep_text=False)
+    fresh = events.filter(keep).collect() if events is not None else None
+    fresh_m = mentions.select(_MENTION_COLUMNS).filter(keep).collect() if mentions is not None else None
+    if not redraw:
+        assert old is not None and old_m is not None and changed is not None
+        gone = sorted(changed)
+        fresh = pl.concat([old.filter(~time_layout.day_expr(old.columns).is_in(gone)), *([fresh] if fresh is not
+                           None else [])], how="diagonal_relaxed").filter(keep)
+        fresh_m = pl.concat([old_m.filter(~time_layout.day_expr(old_m.columns).is_in(gone)),
+                             *([fresh_m] if fresh_m is not None else [])], how="diagonal_relaxed").filter(keep)
+    if fresh is None or not fresh.height:
+        return pl.DataFrame(schema=pl.Schema(DRIVER_SCHEMA))
+    store.write_partition(SAMPLE_STATE, fresh)
+    if fresh_m is not None:
+        store.write_partition(SAMPLE_MENTIONS_STATE, fresh_m)
+    store.write_partition(SAMPLE_SHARES_STATE, pl.DataFrame({"brand": list(share), "share": list(share.values())},
+                                                            schema={"brand": pl.String, "share": pl.Float64}))
+    out = key_drivers(fresh.lazy(), mentions=None if fresh_m is None else fresh_m.lazy(), periods=("all",),
+                      config=config)
     # n is the sample; sampled_from says how many records the brand's history holds
     sampled = pl.col("brand").replace_strict({b: n for b, n in counts.items() if share.get(b, 1.0) < 1.0},
                                              default=None, return_dtype=pl.Int64)
@@ -195,7 +226,7 @@ def build_peaks_potholes(store: ParquetStore, config: PeakConfig) -> MonthlyUpda
         return peaks_potholes(events, mentions=mentions, periods=("month",), config=config)
 
     return _monthly(store, "peaks_potholes", PEAKS_DATASET, repr(config), keep_text=True, schema=PEAK_SCHEMA,
-                    compute=compute, all_time=lambda months: peaks_from_months(months, config))
+                    compute=compute, all_time=lambda months, _: peaks_from_months(months, config))
 
 
 def build_journeys(store: ParquetStore) -> pl.DataFrame:
@@ -219,13 +250,28 @@ def build_journeys(store: ParquetStore) -> pl.DataFrame:
         customers = (touched_days.select("brand", "customer_key").drop_nulls().unique().collect()
                      if touched_days is not None else pl.DataFrame(schema={"brand": pl.String,
                                                                            "customer_key": pl.String}))
-        fresh = peak_end_journeys(events.join(customers.lazy(), on=["brand", "customer_key"], how="semi"))
+        fresh = peak_end_journeys(_customer_events(store, customers))
         table = pl.concat([previous.join(customers, on=["brand", "customer_key"], how="anti"), fresh]).sort(
             "brand", "customer_key")
     store.write_partition(JOURNEYS_DATASET, table)
     store.write_partition(_version_path(consumer), pl.DataFrame({"version": [JOURNEY_VERSION]}))
     time_layout.mark_consumed(store, SCORED_DATASET, consumer, current)
     return table
+
+
+def _customer_events(store: ParquetStore, customers: pl.DataFrame) -> pl.LazyFrame:
+    """All events of some customers: a narrow first pass (brand, customer_key, file) finds the day files that
+    hold them, and only those files are read in full."""
+    files = list(time_layout.day_files(store, SCORED_DATASET).values())
+    narrow = store.scan_files(files, file_path_column="_file")
+    if narrow is None or not customers.height:
+        return pl.LazyFrame(schema={c: pl.Null for c in _JOURNEY_COLUMNS}).select(_JOURNEY_COLUMNS)
+    hits = (narrow.select("brand", "customer_key", "_file")
+            .join(customers.lazy(), on=["brand", "customer_key"], how="semi")
+            .select("_file").unique().collect()["_file"].to_list())
+    lf = store.scan_files(sorted(hits))
+    assert lf is not None
+    return lf.select(_JOURNEY_COLUMNS).join(customers.lazy(), on=["brand", "customer_key"], how="semi")
 
 
 def build_reply_latency(store: ParquetStore, *, time_zone: str = "UTC",
@@ -236,7 +282,7 @@ def build_reply_latency(store: ParquetStore, *, time_zone: str = "UTC",
     def compute(events: pl.LazyFrame, _: pl.LazyFrame | None) -> pl.DataFrame:
         return reply_latency(events, periods=("month",), **kw)
 
-    def all_time(months: pl.DataFrame) -> pl.DataFrame:
+    def all_time(months: pl.DataFrame, _: set[str] | None) -> pl.DataFrame:
         events = _scan(store, SCORED_DATASET, None, keep_text=False)
         if events is None:
             return pl.DataFrame(schema=pl.Schema(REPLY_SCHEMA))

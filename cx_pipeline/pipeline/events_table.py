@@ -90,12 +90,16 @@ class EventsUpdate:
 
 
 def _batch_listing(store: ParquetStore) -> pl.DataFrame:
-    rows = [(path, stamp) for ds in BATCH_DATASETS for path, stamp in store.list_files(ds).items()]
+    """Every batch file, relative to the data root (a moved or re-mounted root is not new data), with its
+    fingerprint (size and ETag or modification time: a copy that does not keep modification times is merged
+    again, which gives the same table, only slower)."""
+    root = store.path("").rstrip("/") + "/"
+    rows = [(path.removeprefix(root), stamp) for ds in BATCH_DATASETS for path, stamp in store.list_files(ds).items()]
     return pl.DataFrame(rows, schema={"path": pl.String(), "fingerprint": pl.String()}, orient="row")
 
 
 def _read_batches(store: ParquetStore, paths: list[str]) -> pl.DataFrame:
-    lf = store.scan_files(paths, schema=EVENT_SCHEMA)
+    lf = store.scan_files([store.path(p) for p in paths], schema=EVENT_SCHEMA)
     if lf is None:
         return empty_events()
     return conform(latest_versions(lf).collect())

@@ -43,6 +43,7 @@ CELLS_STATE = "_state/cx_metrics_cells"
 DAY_KEYS_STATE = "_state/cx_metrics_day_keys"
 VERSION_STATE = "_state/cx_metrics_version"
 STATE_VERSION = "5"  # 5: day cells
+DAYS_PER_PASS = 62
 #: the columns aggregation reads (a few days of events without their texts)
 _COLUMNS = ("event_id", "content_hash", "is_removed", "brand", "touchpoint", "metric", "source", "occurred_at",
             "published_at", "score_raw", "score_norm", "scale_min", "scale_max", "higher_is_better", "sentiment",
@@ -117,29 +118,49 @@ def aggregates_incrementally(
         and set(previous.columns) == set(AGGREGATE_SCHEMA)
     )
     if not usable:
-        events = _events(store, None)
-        if events is None:
+        cells, day_keys = _cells_of_days(store, time_layout.stored_days(store, SCORED_DATASET), cfg, None)
+        if not cells.height:
             empty = pl.DataFrame(schema=AGGREGATE_SCHEMA)
             return empty, empty.select(PERIOD_KEYS), True
-        cells = day_cells(events, cfg)
         aggregates = aggregates_from_cells(cells, GRAINS, cfg)
-        _save(store, aggregates, cells, _day_keys(events, cfg), version, manifests)
+        _save(store, aggregates, cells, day_keys, version, manifests)
         return aggregates, aggregates.select(PERIOD_KEYS).unique(), True
     assert previous is not None and cells is not None and day_keys is not None
     if not changed:
         return previous, previous.select(PERIOD_KEYS).clear(), False
-    wanted = sorted(changed)
-    events = _events(store, time_layout.neighbours(changed))
-    now_keys = (_day_keys(events, cfg) if events is not None else day_keys.clear()).filter(
-        pl.col("utc_day").is_in(wanted))
-    local_days = pl.concat([now_keys, day_keys.filter(pl.col("utc_day").is_in(wanted))]).select(
-        "brand", "period_start").unique()
-    fresh = day_cells(events, cfg).join(local_days, on=["brand", "period_start"], how="semi") \
-        if events is not None else cells.clear()
+    fresh, now_keys = _cells_of_days(store, sorted(changed), cfg, day_keys)
+    before = day_keys.filter(pl.col("utc_day").is_in(sorted(changed)))
+    local_days = pl.concat([now_keys, before]).select("brand", "period_start").unique()
     cells = pl.concat([cells.join(local_days, on=["brand", "period_start"], how="anti"),
                        fresh.select(cells.columns)], how="vertical_relaxed").sort(list(CELL_KEYS), nulls_last=False)
     aggregates = aggregates_from_cells(cells, GRAINS, cfg)
-    day_keys = pl.concat([day_keys.filter(~pl.col("utc_day").is_in(wanted)), now_keys])
+    day_keys = pl.concat([day_keys.filter(~pl.col("utc_day").is_in(sorted(changed))), now_keys])
     _save(store, aggregates, cells, day_keys, version, manifests)
     recomputed = local_days.select("brand", grain=pl.lit("day"), period=pl.col("period_start").dt.strftime("%Y-%m-%d"))
     return aggregates, recomputed, False
+
+
+def _cells_of_days(store: ParquetStore, days: list[str], cfg: ScoringConfig,
+                   previous_keys: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Day cells of every local day the UTC ``days`` reach (now, or at the last run per ``previous_keys``), and the
+    (utc_day, brand, local day) keys of those days; ``DAYS_PER_PASS`` UTC days (and their neighbours) at a time,
+    so a backfill's memory is bounded by a pass."""
+    cells, keys = [], []
+    for i in range(0, len(days), DAYS_PER_PASS):
+        chunk = days[i:i + DAYS_PER_PASS]
+        events = _events(store, time_layout.neighbours(chunk))
+        if events is None:
+            continue
+        events = events.collect().lazy()  # read once: day keys and cells both need it
+        now = _day_keys(events, cfg).filter(pl.col("utc_day").is_in(chunk))
+        reached = now if previous_keys is None else pl.concat([now, previous_keys.filter(
+            pl.col("utc_day").is_in(chunk))])
+        cells.append(day_cells(events, cfg).join(reached.select("brand", "period_start").unique(),
+                                                 on=["brand", "period_start"], how="semi"))
+        keys.append(now)
+    if not cells:
+        return pl.DataFrame(), pl.DataFrame(schema={"utc_day": pl.String, "brand": pl.String,
+                                                    "period_start": pl.Date})
+    # a local day on a pass boundary is computed by both passes, from the same complete events: keep one
+    return (pl.concat(cells, how="vertical_relaxed").unique(subset=list(CELL_KEYS), keep="last")
+            .sort(list(CELL_KEYS), nulls_last=False), pl.concat(keys))

@@ -162,7 +162,8 @@ def update_scored_days(
         raise MethodChanged(
             f"text scoring method changed from {stored_version!r} to {version!r}: the {total:,} stored events "
             f"on {current.height:,} day(s) were scored with the old one. Rescoring them is a backfill: launch "
-            "the build with `scored_events: {config: {rescore_all: true}}` (about 6,000 events/s on 2 cores), "
+            "the build with run config `ops: {scored_events: {config: {rescore_all: true}}}` (about 6,000 events/s "
+            "on 2 cores), "
             "or go back to the old method.")
     keep_previous = not rescore_all and stored_version == version
     if not keep_previous:

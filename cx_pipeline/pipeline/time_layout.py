@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from cx_pipeline.pipeline.dataset_catalog import described_schema
 from cx_pipeline.storage import ParquetStore
+from cx_pipeline.storage.parquet_store import PART_FILE
 
 MONTH = "month"
 DAY = "day"
@@ -57,6 +58,10 @@ def _partition(day: str) -> dict[str, str]:
     return {MONTH: day[:7] if day != UNDATED else UNDATED, DAY: day}
 
 
+def _folders(day: str) -> list[str]:
+    return [f"{k}={v}" for k, v in _partition(day).items()]
+
+
 def neighbours(days: Iterable[str]) -> set[str]:
     """The days plus the one before and after each: a local day, week or month cut in a reporting time zone can
     start on the previous UTC day or end on the next."""
@@ -71,13 +76,22 @@ def neighbours(days: Iterable[str]) -> set[str]:
 
 
 def _stored(store: ParquetStore, dataset: str) -> dict[str, str]:
-    """day → file of a dataset, from one recursive listing (no existence probe per partition)."""
+    """day → file of a dataset: from the manifest (one small read, no listing of years of folders), or from one
+    recursive listing where no manifest was written (data written by an older version)."""
+    listed = manifest(store, dataset)
+    if listed.height:
+        return {d: store.path(dataset, *_folders(d), PART_FILE) for d in listed["day"].to_list()}
     found = {}
     for path in store.list_files(dataset):
         for part in path.split("/"):
             if part.startswith(f"{DAY}="):
                 found[part.split("=", 1)[1]] = path
     return found
+
+
+def day_files(store: ParquetStore, dataset: str) -> dict[str, str]:
+    """day → its Parquet file, for readers that pick files themselves."""
+    return _stored(store, dataset)
 
 
 def stored_days(store: ParquetStore, dataset: str) -> list[str]:

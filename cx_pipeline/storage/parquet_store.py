@@ -194,7 +194,7 @@ class ParquetStore:
     def _for_reader(self, paths: list[str]) -> list[str]:
         if self.is_local:
             return paths
-        return [f"{self._protocol()}://{p}" for p in paths]
+        return [p if "://" in p else f"{self._protocol()}://{p}" for p in paths]
 
     def _protocol(self) -> str:
         return self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
@@ -213,12 +213,24 @@ class ParquetStore:
         """
         return self.scan_files(self.parquet_files(dataset, partitions), schema=schema)
 
-    def scan_files(self, files: list[str], *, schema: pa.Schema | None = None) -> pl.LazyFrame | None:
-        """Lazy frame over some Parquet files of the store (paths as ``parquet_files``/``list_files`` give them)."""
+    def scan_files(self, files: list[str], *, schema: pa.Schema | None = None,
+                   file_path_column: str | None = None) -> pl.LazyFrame | None:
+        """Lazy frame over some Parquet files of the store (paths as ``parquet_files``/``list_files`` give them).
+
+        ``file_path_column``: add each row's file under that name (as given in ``files``), so a caller can find
+        which files hold some rows from a narrow first pass and read only those in full."""
         if not files:
             return None
+        if file_path_column and not (self.is_local or self._protocol() in _POLARS_NATIVE):
+            frames = []
+            for f in files:
+                with self.fs.open(f, "rb") as fh:
+                    frames.append(pl.read_parquet(fh).with_columns(pl.lit(f).alias(file_path_column)))
+            return pl.concat(frames, how="diagonal_relaxed").lazy()
         if self.is_local or self._protocol() in _POLARS_NATIVE:
             kwargs: dict[str, Any] = {"hive_partitioning": False}
+            if file_path_column:
+                kwargs["include_file_paths"] = file_path_column
             if self.storage_options:
                 kwargs["storage_options"] = self.storage_options
             if schema is not None:
