@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 from dagster import (
     AssetSelection,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     build_schedule_from_partitioned_job,
     define_asset_job,
-    run_status_sensor,
     sensor,
 )
 
@@ -98,12 +101,49 @@ def survey_inbox_sensor(context: SensorEvaluationContext) -> SensorResult | Skip
     )
 
 
-@run_status_sensor(
-    run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[ingest_reviews_job, ingest_survey_file_job],
-    request_job=build_scored_job,
+BUILD_BUSY = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+              DagsterRunStatus.STARTED)
+
+
+def ingests_to_build(instance: DagsterInstance, cursor: str | None) -> tuple[list[str], str]:
+    """Ingest runs that succeeded since the cursor, and the cursor after them.
+
+    The cursor is the newest finish time seen plus the runs that finished at exactly that time (two runs can
+    finish within the clock's resolution), so a run is built once and never skipped."""
+    state = json.loads(cursor) if cursor else {"t": None, "ids": []}
+    since = datetime.fromtimestamp(state["t"], UTC) - timedelta(seconds=1) if state["t"] is not None else None
+    seen = set(state["ids"])
+    records = [
+        r for job in (ingest_reviews_job.name, ingest_survey_file_job.name)
+        for r in instance.get_run_records(RunsFilter(job_name=job, statuses=[DagsterRunStatus.SUCCESS],
+                                                     updated_after=since))
+        if r.dagster_run.run_id not in seen and (state["t"] is None or r.update_timestamp.timestamp() >= state["t"])
+    ]
+    if not records:
+        return [], cursor or ""
+    newest = max(r.update_timestamp.timestamp() for r in records)
+    at_newest = [r.dagster_run.run_id for r in records if r.update_timestamp.timestamp() == newest]
+    if newest == state["t"]:
+        at_newest += state["ids"]
+    return [r.dagster_run.run_id for r in records], json.dumps({"t": newest, "ids": sorted(at_newest)})
+
+
+@sensor(
+    job=build_scored_job,
+    minimum_interval_seconds=120,
     default_status=DefaultSensorStatus.STOPPED,
-    description="After new events land, rebuild the analyst table and the scored datasets.",
+    description="After new events land, one build of the analyst table and the scored datasets for every ingest "
+    "that finished since the last build: a day with one crawl and two survey files starts one build, not three. "
+    "While a build is queued or running, newer ingests wait for the next one.",
 )
-def rebuild_scored_after_ingest(context):  # type: ignore[no-untyped-def]
-    return RunRequest(run_key=f"after:{context.dagster_run.run_id}")
+def rebuild_scored_after_ingest(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    runs, cursor = ingests_to_build(context.instance, context.cursor)
+    if not runs:
+        return SkipReason("no ingest finished since the last build")
+    busy = context.instance.get_runs(RunsFilter(job_name=build_scored_job.name, statuses=list(BUILD_BUSY)), limit=1)
+    if busy:
+        return SkipReason(f"{len(runs)} ingest run(s) wait: build_scored run {busy[0].run_id} is still going")
+    return SensorResult(
+        run_requests=[RunRequest(run_key=f"after:{max(runs)}:{len(runs)}", tags={"cx/ingest_runs": str(len(runs))})],
+        cursor=cursor,
+    )

@@ -135,7 +135,8 @@ def _monthly(store: ParquetStore, consumer: str, dataset: str, version: str, *, 
             continue
         mentions = _scan(store, MENTIONS_DATASET, days, keep_text=True)
         # read the pass's days once; the analyses collect several times from them
-        rows = compute(events.collect().lazy(), None if mentions is None else mentions.collect().lazy())
+        rows = compute(events.collect().rechunk().lazy(),
+                       None if mentions is None else mentions.collect().rechunk().lazy())
         fresh.append(rows.filter((pl.col("grain") == "month") & pl.col("period").is_in(group)))
     kept = [] if full or previous is None else [
         previous.filter((pl.col("grain") == "month") & ~pl.col("period").is_in(ordered))]
@@ -200,7 +201,8 @@ def _all_time_drivers(store: ParquetStore, config: DriverConfig, changed: set[st
         store.write_partition(SAMPLE_MENTIONS_STATE, fresh_m)
     store.write_partition(SAMPLE_SHARES_STATE, pl.DataFrame({"brand": list(share), "share": list(share.values())},
                                                             schema={"brand": pl.String, "share": pl.Float64}))
-    out = key_drivers(fresh.lazy(), mentions=None if fresh_m is None else fresh_m.lazy(), periods=("all",),
+    out = key_drivers(fresh.rechunk().lazy(), mentions=None if fresh_m is None else fresh_m.rechunk().lazy(),
+                      periods=("all",),
                       config=config)
     # n is the sample; sampled_from says how many records the brand's history holds
     sampled = pl.col("brand").replace_strict({b: n for b, n in counts.items() if share.get(b, 1.0) < 1.0},

@@ -151,7 +151,7 @@ def _cells_of_days(store: ParquetStore, days: list[str], cfg: ScoringConfig,
         events = _events(store, time_layout.neighbours(chunk))
         if events is None:
             continue
-        events = events.collect().lazy()  # read once: day keys and cells both need it
+        events = events.collect().rechunk().lazy()  # read once: day keys and cells both need it
         now = _day_keys(events, cfg).filter(pl.col("utc_day").is_in(chunk))
         reached = now if previous_keys is None else pl.concat([now, previous_keys.filter(
             pl.col("utc_day").is_in(chunk))])

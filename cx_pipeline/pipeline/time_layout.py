@@ -111,7 +111,9 @@ def scan_days(store: ParquetStore, dataset: str, days: Iterable[str] | None = No
 def read_days(store: ParquetStore, dataset: str, days: Iterable[str], *,
               schema: pa.Schema | None = None) -> pl.DataFrame | None:
     lf = scan_days(store, dataset, days, schema=schema)
-    return None if lf is None else lf.collect()
+    # one chunk: a frame of many small files is otherwise many chunks, which some polars string kernels
+    # (concat_str on the streaming engine, polars 2.1) mishandle
+    return None if lf is None else lf.collect().rechunk()
 
 
 def scan_all(store: ParquetStore, dataset: str, *, schema: pa.Schema | None = None) -> pl.LazyFrame | None:
