@@ -4,7 +4,8 @@ For each history length and daily rate, a synthetic review history in the contra
 batch files (``events/review_events/day=…``, with crawl pages) and built once through the real steps (the
 backfill path: the analyst table, text scoring, metrics and the other scored datasets). Then one new day of
 events arrives and every downstream step runs as its own child process, so each wall time and peak RSS is that
-step's alone:
+step's alone. The new day is run on ``--repeats`` copies of the built store (modification times kept) and each
+step's median is reported, so one noisy measurement does not decide a ratio:
 
     touchpoint_events → scored_events → cx_metrics → alert_tests, key_drivers, peaks_potholes,
     customer_journeys, reply_latency
@@ -25,6 +26,8 @@ import json
 import os
 import platform
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,11 +115,19 @@ def run_child(mode: str, root: str, days: int, rate: int) -> dict[str, object]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(days: int, rate: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="cx-daily-") as root:
+def measure(days: int, rate: int, repeats: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="cx-daily-") as base:
+        root = f"{base}/built"
         history = run_child("history", root, days, rate)
-        run_child("new_day", root, days, rate)
-        steps = {s: run_child(s, root, days, rate) for s in STEPS}
+        runs = []
+        for r in range(repeats):
+            copy = f"{base}/day{r}"
+            shutil.copytree(root, copy, copy_function=shutil.copy2)
+            run_child("new_day", copy, days, rate)
+            runs.append({s: run_child(s, copy, days, rate) for s in STEPS})
+            shutil.rmtree(copy)
+        steps = {s: {"seconds": statistics.median(float(run[s]["seconds"]) for run in runs),
+                     "maxrss_mb": max(float(run[s]["maxrss_mb"]) for run in runs)} for s in STEPS}
     return {"days": days, "rate": rate, "history_seconds": history["seconds"],
             "history_rss_mb": history["maxrss_mb"], "steps": steps,
             "total": sum(float(s["seconds"]) for s in steps.values()),
@@ -128,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="1 week and 3 years at 2,000 events/day")
     ap.add_argument("--rates", default="2000,20000")
     ap.add_argument("--histories", default=None, help="days of history, comma-separated")
+    ap.add_argument("--repeats", type=int, default=3, help="copies of the built store the new day runs on")
     ap.add_argument("--child")
     ap.add_argument("--root")
     ap.add_argument("--days", type=int)
@@ -146,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for rate, days in plan:
         t0 = time.perf_counter()
-        res = measure(days, rate)
+        res = measure(days, rate, args.repeats)
         results.append(res)
         print(f"{rate:,}/day × {LABELS.get(days, f'{days} days')}: daily run {res['total']:.1f} s, peak RSS "
               f"{res['peak_rss_mb'] / 1024:.2f} GB (history built in {res['history_seconds']:.0f} s; "
@@ -157,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         f"`bench/bench_daily_cost.py{' --quick' if args.quick else ''}`, {time.strftime('%Y-%m-%d')}, "
         f"{platform.machine()}, {os.cpu_count()} cores, polars {pl.__version__}. Synthetic review history "
         "(one star rating with a short text per review, experience dates up to 20 days before publication), "
-        "built once by the real steps; then one new day, each step timed in its own process.",
+        f"built once by the real steps; then one new day, each step timed in its own process (median of {args.repeats} "
+        "runs on copies of the store).",
         "",
         "| events/day | history | events stored | " + " | ".join(STEPS) + " | daily total (s) | peak RSS (GB) |",
         "|---|---|---|" + "---|" * len(STEPS) + "---|---|",
