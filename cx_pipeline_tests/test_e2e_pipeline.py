@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,41 +10,17 @@ import duckdb
 import polars as pl
 import pyarrow.dataset as ds
 import pytest
-from dagster import DagsterInstance
 
 from cx_pipeline.contract import COLUMN_NAMES, EVENT_SCHEMA, contract_violations
-from cx_pipeline.definitions import build_definitions
-from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS, run_all_jobs
-from cx_pipeline.demo.sample_site import SampleSiteServer, load_apps, load_businesses
+from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS
+from cx_pipeline.demo.sample_site import load_apps, load_businesses
 from cx_pipeline.storage import ParquetStore
 
 from .conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
-DAY = "2026-11-24"
 SAMPLE_REVIEWS = sum(len(b.reviews) for b in load_businesses().values())
 SAMPLE_APP_REVIEWS = sum(len(a.reviews) for a in load_apps().values())  # the App Store feed of the demo app
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    inbox = tmp / "inbox"
-    inbox.mkdir()
-    for f in SAMPLE_SURVEYS.glob("*"):
-        shutil.copyfile(f, inbox / f.name)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CX_PIPELINE_INBOX", str(inbox))
-    mp.setenv("CX_PIPELINE_HASH_SECRET", "e2e-secret")
-    with SampleSiteServer() as site:
-        mp.setenv("CX_SAMPLE_SITE_URL", site.base_url)
-        defs = build_definitions(data_root=str(tmp / "data"))
-        instance = DagsterInstance.ephemeral()
-        first = run_all_jobs(defs, instance, DAY)
-        second = run_all_jobs(defs, instance, DAY)  # re-running the same partitions must not duplicate
-        requests = list(site.requests)
-    yield {"root": tmp / "data", "first": first, "second": second, "requests": requests, "inbox": inbox}
-    mp.undo()
 
 
 def test_every_run_succeeds_with_every_check_passing(pipeline_run) -> None:

@@ -16,9 +16,6 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from cx_pipeline.cli import main
-from cx_pipeline.definitions import build_definitions
-from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS, run_all_jobs
-from cx_pipeline.demo.sample_site import SampleSiteServer
 from cx_pipeline.report import ReportInputError, build_report, load_dataset
 from cx_pipeline.report.build import MAX_BYTES
 from cx_pipeline.report.html import fmt, interval
@@ -32,22 +29,10 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def pipeline_root(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The build_scored job as the demo runs it, so the report under test is the one the asset wrote."""
-    tmp = tmp_path_factory.mktemp("report")
-    inbox = tmp / "inbox"
-    inbox.mkdir()
-    for f in SAMPLE_SURVEYS.glob("*"):
-        shutil.copyfile(f, inbox / f.name)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CX_PIPELINE_INBOX", str(inbox))
-    mp.setenv("CX_PIPELINE_HASH_SECRET", "report-secret")
-    instance = DagsterInstance.ephemeral()
-    with SampleSiteServer() as site:
-        mp.setenv("CX_SAMPLE_SITE_URL", site.base_url)
-        runs = run_all_jobs(build_definitions(data_root=str(tmp / "data")), instance, "2026-11-24")
-    mp.undo()
-    yield {"root": tmp / "data", "runs": runs, "instance": instance}
+def pipeline_root(pipeline_run: dict[str, Any]) -> dict[str, Any]:
+    """The build_scored job as the demo runs it (the session's end-to-end run), so the report under test is the one
+    the asset wrote."""
+    return {"root": pipeline_run["root"], "runs": pipeline_run["first"], "instance": pipeline_run["instance"]}
 
 
 def _metrics(root: Path) -> pl.DataFrame:

@@ -82,13 +82,11 @@ def _months_to_redo(store: ParquetStore, consumer: str, version: str, previous: 
     """(months to recompute, the changed days — None for a full rebuild —, manifests to mark consumed afterwards).
     A month is redone when a day in it or next to it (local time zones) was rewritten since this consumer last
     ran."""
-    changed, current = time_layout.changed_days(store, SCORED_DATASET, consumer)
-    changed_m, current_m = time_layout.changed_days(store, MENTIONS_DATASET, consumer)
-    manifests = [(SCORED_DATASET, current), (MENTIONS_DATASET, current_m)]
+    changed, manifests = time_layout.changed_days_of(store, (SCORED_DATASET, MENTIONS_DATASET), consumer)
     stored = store.read(_version_path(consumer))
     full = (previous is None or stored is None or not stored.height or stored["version"][0] != version)
-    days = set(time_layout.stored_days(store, SCORED_DATASET)) if full else time_layout.neighbours(changed | changed_m)
-    return ({d[:7] for d in days if d != time_layout.UNDATED}, None if full else changed | changed_m, manifests)
+    days = set(time_layout.stored_days(store, SCORED_DATASET)) if full else time_layout.neighbours(changed)
+    return ({d[:7] for d in days if d != time_layout.UNDATED}, None if full else changed, manifests)
 
 
 def _version_path(consumer: str) -> str:

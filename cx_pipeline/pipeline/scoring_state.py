@@ -72,8 +72,7 @@ def _events(store: ParquetStore, days: set[str] | None) -> pl.LazyFrame | None:
 def _day_keys(events: pl.LazyFrame, config: ScoringConfig) -> pl.DataFrame:
     """(utc_day, brand, local day) for every event: which local day cells each stored UTC day feeds."""
     cols = events.collect_schema().names()
-    stamped = events.select("brand", _ts=time_base_expr(cols)).with_columns(
-        utc_day=pl.col("_ts").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d"))
+    stamped = events.select("brand", _ts=time_base_expr(cols), utc_day=time_layout.day_expr(cols))
     return (with_periods(stamped, ["day"], time_zone=config.time_zone, brand_time_zones=config.brand_time_zones)
             .select("utc_day", "brand", "period_start").unique().collect())
 
@@ -103,10 +102,7 @@ def aggregates_incrementally(
     """
     cfg = config or ScoringConfig()
     version = _version(cfg)
-    changed, current = time_layout.changed_days(store, SCORED_DATASET, CONSUMER)
-    changed_m, current_m = time_layout.changed_days(store, MENTIONS_DATASET, CONSUMER)
-    changed |= changed_m
-    manifests = [(SCORED_DATASET, current), (MENTIONS_DATASET, current_m)]
+    changed, manifests = time_layout.changed_days_of(store, (SCORED_DATASET, MENTIONS_DATASET), CONSUMER)
     previous = store.read(AGGREGATES_DATASET)
     cells = store.read(CELLS_STATE)
     day_keys = store.read(DAY_KEYS_STATE)

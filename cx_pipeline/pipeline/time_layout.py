@@ -28,6 +28,7 @@ import polars as pl
 import pyarrow as pa
 
 from cx_pipeline.pipeline.dataset_catalog import described_schema
+from cx_pipeline.scoring.aggregates import time_base_expr
 from cx_pipeline.storage import ParquetStore
 from cx_pipeline.storage.parquet_store import PART_FILE
 
@@ -40,13 +41,12 @@ MANIFEST_SCHEMA = {"day": pl.String(), "token": pl.String(), "rows": pl.Int64(),
 
 
 def time_base(columns: Iterable[str]) -> pl.Expr:
-    """The experience time: ``occurred_at`` where the source gives it, else ``published_at`` (the one time base of
-    every dataset, see scoring/aggregates.py)."""
+    """The experience time of every dataset (``scoring.aggregates.time_base_expr``); a frame with neither time
+    column (a mentions frame of an older version) is undated rather than an error."""
     cols = set(columns)
-    parts = [pl.col(c) for c in ("occurred_at", "published_at") if c in cols]
-    if not parts:
+    if not cols & {"occurred_at", "published_at"}:
         return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
-    return pl.coalesce(parts)
+    return time_base_expr(cols)
 
 
 def day_expr(columns: Iterable[str]) -> pl.Expr:
@@ -186,6 +186,19 @@ def changed_days(store: ParquetStore, dataset: str, consumer: str) -> tuple[set[
     diff = current.join(seen.select("day", "token"), on=["day", "token"], how="anti")
     gone = seen.join(current.select("day"), on="day", how="anti")
     return set(diff["day"].to_list()) | set(gone["day"].to_list()), current
+
+
+def changed_days_of(store: ParquetStore, datasets: Iterable[str], consumer: str,
+                    ) -> tuple[set[str], list[tuple[str, pl.DataFrame]]]:
+    """Days rewritten in any of ``datasets`` since ``consumer`` last ran, and (dataset, manifest) pairs to pass to
+    :func:`mark_consumed` afterwards (scored events and their mentions are written together, read together)."""
+    days: set[str] = set()
+    manifests = []
+    for dataset in datasets:
+        changed, current = changed_days(store, dataset, consumer)
+        days |= changed
+        manifests.append((dataset, current))
+    return days, manifests
 
 
 def mark_consumed(store: ParquetStore, dataset: str, consumer: str, current: pl.DataFrame) -> None:

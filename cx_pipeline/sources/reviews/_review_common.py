@@ -115,6 +115,21 @@ def stars(value: Any, *, where: str, location: str) -> float:
     return float(value)
 
 
+def app_stars(native_id: str, where: str, rating: float) -> dict[str, Any]:
+    """The measure fields every app-store review shares: one 1..5 star rating of the app touchpoint."""
+    return {
+        "native_id": native_id,
+        "position": where,
+        "measure_key": "stars",
+        "metric": "star_rating",
+        "touchpoint": "app",
+        "score_raw": rating,
+        "scale_min": 1.0,
+        "scale_max": 5.0,
+        "higher_is_better": True,
+    }
+
+
 def clean_text(value: Any) -> str | None:
     """Text as given (newlines kept), or None when absent/blank: a rating-only review has no text."""
     if not isinstance(value, str):

@@ -30,7 +30,7 @@ from collections import Counter
 from typing import Any, ClassVar
 
 from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
-from cx_pipeline.sources.reviews._review_common import clean_text, get, load_json, stars, utc_from_iso
+from cx_pipeline.sources.reviews._review_common import app_stars, clean_text, get, load_json, stars, utc_from_iso
 
 #: Apple serves at most this many pages of the customer-reviews feed
 MAX_PAGES = 10
@@ -197,15 +197,7 @@ class AppStoreRssFormat(SourceFormat):
             m = _AUTHOR_COUNTRY.search(author_uri)
             country = m.group(1).upper() if m else None
         return {
-            "native_id": rid,
-            "position": where,
-            "measure_key": "stars",
-            "metric": "star_rating",
-            "touchpoint": "app",
-            "score_raw": rating,
-            "scale_min": 1.0,
-            "scale_max": 5.0,
-            "higher_is_better": True,
+            **app_stars(rid, where, rating),
             "published_at": published,
             "title": clean_text(_label(entry.get("title"))),
             "text": _content_text(entry.get("content")),

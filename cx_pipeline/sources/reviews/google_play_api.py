@@ -22,6 +22,7 @@ from typing import Any
 
 from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
+    app_stars,
     clean_reply,
     clean_text,
     get,
@@ -105,15 +106,7 @@ class GooglePlayApiFormat(SourceFormat):
         name, code = clean_text(user.get("appVersionName")), user.get("appVersionCode")
         version = " ".join(v for v in (name, f"({code})" if code not in (None, "") else None) if v) or None
         return {
-            "native_id": rid.strip(),
-            "position": where,
-            "measure_key": "stars",
-            "metric": "star_rating",
-            "touchpoint": "app",
-            "score_raw": rating,
-            "scale_min": 1.0,
-            "scale_max": 5.0,
-            "higher_is_better": True,
+            **app_stars(rid.strip(), where, rating),
             "published_at": utc_from_seconds_nanos(user.get("lastModified"), field=f"{where} lastModified",
                                                    location=location),
             "language": language_code(user.get("reviewerLanguage")),

@@ -24,6 +24,7 @@ from typing import Any
 
 from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
+    app_stars,
     clean_reply,
     clean_text,
     language_code,
@@ -140,15 +141,7 @@ class GooglePlayConsoleFormat(SourceFormat):
             replied = utc_from_iso(row.get("Developer Reply Date and Time"), field=f"{where} Developer Reply Date",
                                    location=location)
         return {
-            "native_id": f"{package}:{millis}:{(row.get('Device') or '').strip()}",
-            "position": where,
-            "measure_key": "stars",
-            "metric": "star_rating",
-            "touchpoint": "app",
-            "score_raw": rating,
-            "scale_min": 1.0,
-            "scale_max": 5.0,
-            "higher_is_better": True,
+            **app_stars(f"{package}:{millis}:{(row.get('Device') or '').strip()}", where, rating),
             "published_at": submitted,
             "updated_at": updated if updated is not None and updated != submitted else None,
             "language": language_code(row.get("Reviewer Language")),

@@ -35,6 +35,7 @@ from typing import Any
 
 from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
+    app_stars,
     clean_reply,
     clean_text,
     load_json,
@@ -142,15 +143,7 @@ class GooglePlayScraperFormat(SourceFormat):
             notes["criterias (per-aspect tags) ignored: not touchpoint ratings"] += 1
         _, text = _first(review, _TEXT)
         return {
-            "native_id": rid.strip(),
-            "position": where,
-            "measure_key": "stars",
-            "metric": "star_rating",
-            "touchpoint": "app",
-            "score_raw": rating,
-            "scale_min": 1.0,
-            "scale_max": 5.0,
-            "higher_is_better": True,
+            **app_stars(rid.strip(), where, rating),
             "published_at": published,
             "title": clean_text(review.get("title")),
             "text": clean_text(text),
