@@ -151,8 +151,7 @@ class _Transactions:
         os.replace(tmp, f"{self.dir}/{txid}.lock")  # appears under its real name already locked
         return fd
 
-    @staticmethod
-    def _stage(folder: str, puts: Mapping[str, bytes], removes: Iterable[str],
+    def _stage(self, folder: str, puts: Mapping[str, bytes], removes: Iterable[str],
                prune: Mapping[str, str]) -> dict[str, Any]:
         staged = []
         for i, (rel, data) in enumerate(puts.items()):
@@ -184,10 +183,9 @@ class _Transactions:
         for rel, how in plan["prune"].items():
             _prune_empty(f"{self.root}/{rel}", including=how == "including")
 
-    @classmethod
-    def _finish(cls, folder: str) -> None:
+    def _finish(self, folder: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{folder}/{cls.COMMIT}")  # first: a half-removed folder is never taken as committed
+            os.unlink(f"{folder}/{self.COMMIT}")  # first: a half-removed folder is never taken as committed
         shutil.rmtree(folder, ignore_errors=True)
 
     # -- recovery ---------------------------------------------------------------------------------
