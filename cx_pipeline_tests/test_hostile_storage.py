@@ -184,3 +184,34 @@ def test_a_live_writers_transaction_is_not_taken_over(tmp_path) -> None:
         os.close(fd)
     done = ParquetStore(str(tmp_path)).recover()
     assert done == [] and list((tmp_path / ".cx_txn").iterdir()) == []  # discarded on that open (uncommitted)
+
+
+def _datasets(root: Path) -> list[str]:
+    """Every dataset folder under the data root: the path down to its first Hive folder or Parquet file."""
+    found = set()
+    for f in root.rglob("*.parquet"):
+        parts = f.relative_to(root).parts
+        cut = next(i for i, p in enumerate(parts) if "=" in p or p.endswith(".parquet"))
+        found.add("/".join(parts[:cut]))
+    return sorted(found)
+
+
+def test_every_dataset_reads_the_same_with_polars_pyarrow_and_duckdb(pipeline_run) -> None:
+    """Item 13: the documented readers agree on every dataset of a clean demo run (file types and Hive columns)."""
+    import duckdb
+    import pyarrow.dataset as ds
+
+    root = pipeline_run["root"]
+    datasets = _datasets(root)
+    assert {"events/touchpoint_events", "scored/scored_events", "scored/cx_metrics", "events/survey_events",
+            "_state/touchpoint_events_index"} <= set(datasets)
+    counts = {}
+    for name in datasets:
+        folder = root / name
+        by_polars = pl.scan_parquet(f"{folder}/**/*.parquet", hive_partitioning=True).collect()
+        by_arrow = ds.dataset(folder, format="parquet", partitioning="hive").to_table()
+        by_duckdb = duckdb.sql(f"select count(*) from read_parquet('{folder}/**/*.parquet', hive_partitioning=true)")
+        counts[name] = (by_polars.height, by_arrow.num_rows, by_duckdb.fetchall()[0][0])
+    disagree = {k: v for k, v in counts.items() if len(set(v)) != 1}
+    assert disagree == {}
+    assert counts["events/touchpoint_events"][0] > 300 and counts["scored/scored_events"][0] > 300
