@@ -283,7 +283,10 @@ class ParquetStore:
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self._txns = _Transactions(self._root_path) if self.is_local else None
         if self._txns is not None:
-            self.recover()
+            try:
+                self.recover()
+            except OSError as exc:  # a read-only opener (an analyst's notebook) still reads; a writer retries it
+                log.warning("data root %s: could not finish interrupted writes: %s", self.root, exc)
 
     def recover(self) -> list[str]:
         """Finish or discard writes a killed process left half-done (local roots; object-store PUTs are atomic).
