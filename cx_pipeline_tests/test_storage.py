@@ -16,7 +16,8 @@ def test_partition_replace_never_duplicates(tmp_path) -> None:
     assert store.read("events/x").height == 4
     assert store.partition_values("events/x", "day") == ["2026-11-24", "2026-11-25"]
     assert (tmp_path / "events/x/day=2026-11-24/part-0.parquet").is_file()
-    assert list((tmp_path / "_staging").iterdir()) == []  # nothing left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cx_txn", "events"]  # no _staging/ beside the data
+    assert list((tmp_path / ".cx_txn").iterdir()) == []  # nothing left behind
 
 
 def test_failed_write_leaves_previous_partition_intact(tmp_path, monkeypatch) -> None:
@@ -26,13 +27,14 @@ def test_failed_write_leaves_previous_partition_intact(tmp_path, monkeypatch) ->
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.fs, "mv", boom)
+    monkeypatch.setattr("cx_pipeline.storage.parquet_store._Transactions._commit", boom)
     with pytest.raises(OSError):
         store.write_partition("d", pl.DataFrame({"a": [9]}), {"day": "1"})
     monkeypatch.undo()
     assert store.read("d")["a"].to_list() == [1, 2]
-    files = [p for p in tmp_path.rglob("*.parquet") if "_staging" not in p.parts]
-    assert len(files) == 1
+    assert len(list(tmp_path.rglob("*.parquet"))) == 1
+    ParquetStore(str(tmp_path))  # the next open discards the uncommitted staging
+    assert list((tmp_path / ".cx_txn").iterdir()) == []
 
 
 def test_hive_layout_reads_back_with_pyarrow_dataset(tmp_path) -> None:
@@ -71,23 +73,27 @@ def test_partition_values_must_be_folder_safe(tmp_path) -> None:
         ParquetStore(str(tmp_path)).write_partition("d", pl.DataFrame({"a": [1]}), {"day": "../x"})
 
 
-def test_failure_after_moving_old_version_away_restores_it(tmp_path, monkeypatch) -> None:
+def test_failure_mid_swap_is_completed_by_the_next_open(tmp_path, monkeypatch) -> None:
+    import os
+
     store = ParquetStore(str(tmp_path))
     store.write_partition("d", pl.DataFrame({"a": [1, 2]}), {"day": "1"})
-    real_mv = store.fs.mv
+    real_replace = os.replace
     calls = []
 
-    def second_mv_fails(src, dst, **kw):
-        calls.append(src)
-        if len(calls) == 2:  # the staging → target rename
+    def replace_fails_after_commit(src, dst):
+        calls.append(dst)
+        if str(dst).endswith("part-0.parquet"):  # the staged → target rename, after the commit point
             raise OSError("crash mid-swap")
-        return real_mv(src, dst, **kw)
+        return real_replace(src, dst)
 
-    monkeypatch.setattr(store.fs, "mv", second_mv_fails)
+    monkeypatch.setattr("cx_pipeline.storage.parquet_store.os.replace", replace_fails_after_commit)
     with pytest.raises(OSError, match="crash mid-swap"):
         store.write_partition("d", pl.DataFrame({"a": [9]}), {"day": "1"})
     monkeypatch.undo()
-    assert store.read("d")["a"].to_list() == [1, 2]
+    assert store.read("d")["a"].to_list() == [1, 2]  # the old version until someone completes the write
+    assert ParquetStore(str(tmp_path)).read("d")["a"].to_list() == [9]  # committed: completed on open
+    assert list((tmp_path / ".cx_txn").iterdir()) == []
 
 
 def test_partitions_from_an_older_contract_read_with_new_columns_null(tmp_path) -> None:

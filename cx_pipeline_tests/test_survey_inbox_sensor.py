@@ -7,7 +7,7 @@ import shutil
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+from dagster import DagsterInstance, DagsterRunStatus, SensorResult, SkipReason, build_sensor_context
 
 from cx_pipeline.definitions import build_definitions
 from cx_pipeline.defs.automation import survey_inbox_sensor
@@ -15,6 +15,13 @@ from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS
 from cx_pipeline.storage import ParquetStore, RawArchive
 
 QUALTRICS_SAMPLE = SAMPLE_SURVEYS / "nordlys_shop_qualtrics_2025-03.csv"
+
+
+def _add_run(instance: DagsterInstance, key: str, status, tags: dict[str, str] | None = None):
+    from dagster import DagsterRun
+
+    return instance.add_run(DagsterRun(job_name="ingest_survey_file", status=status,
+                                       tags={"dagster/partition": key, **(tags or {})}))
 
 
 @pytest.fixture
@@ -36,8 +43,11 @@ def test_sensor_requests_one_run_per_new_file_and_ignores_redrops(inbox) -> None
     assert len(keys) == 1 and len(keys[0]) == 16
     assert result.dynamic_partitions_requests[0].partition_keys == keys
     instance.add_dynamic_partitions("survey_file", keys)
+    registered_only = survey_inbox_sensor(build_sensor_context(instance=instance))  # no run yet: not "known"
+    assert isinstance(registered_only, SensorResult) and registered_only.dynamic_partitions_requests == []
+    _add_run(instance, keys[0], DagsterRunStatus.SUCCESS)  # an ingest that succeeded: re-drops are ignored
     again = survey_inbox_sensor(build_sensor_context(instance=instance))
-    assert isinstance(again, SkipReason)
+    assert isinstance(again, SkipReason) and "1 file(s) already ingested" in again.skip_message
     changed = QUALTRICS_SAMPLE.read_bytes().replace(b"R_NordlysTest0001x", b"R_NordlysTest9001x")
     (inbox / "a.csv").write_bytes(changed)  # a changed file is a new partition
     third = survey_inbox_sensor(build_sensor_context(instance=instance))

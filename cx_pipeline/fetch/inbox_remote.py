@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import fsspec
 
-from cx_pipeline.fetch.inbox_local import SURVEY_SUFFIXES, is_waiting_survey_file
+from cx_pipeline.fetch.inbox_local import SURVEY_SUFFIXES, display_name, is_waiting_survey_file, stored_name
 from cx_pipeline.sources.base import ParseError
 
 
@@ -24,6 +24,22 @@ class RemoteFile:
     name: str
     size: int
     sha256: str
+    modified_at: datetime | None = None  # when the store says the object was written, if it says
+
+
+def _modified(info: dict) -> datetime | None:
+    for key in ("LastModified", "last_modified", "mtime", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+    return None
 
 
 def is_remote(path: str) -> bool:
@@ -53,7 +69,8 @@ def list_remote(folder_url: str, suffixes: tuple[str, ...] = SURVEY_SUFFIXES) ->
         if not is_waiting_survey_file(name, suffixes):
             continue
         data = fs.cat_file(info["name"])
-        out.append(RemoteFile(_url(fs, info["name"]), name, len(data), hashlib.sha256(data).hexdigest()))
+        out.append(RemoteFile(_url(fs, info["name"]), name, len(data), hashlib.sha256(data).hexdigest(),
+                              _modified(info)))
     return out
 
 
@@ -71,7 +88,8 @@ def _copy_verified(data: bytes, dest_url: str) -> None:
 
 
 def archive_remote(src_url: str, archive_url: str, *, data: bytes | None = None, now: datetime | None = None) -> str:
-    """Copy to ``archive_url/YYYY/MM/DD/<sha12>_<name>``, verify, then delete the original; returns the copy.
+    """Copy to ``archive_url/YYYY/MM/DD/<sha16>_<name>`` (cut to fit: ``stored_name``), verify, then delete the
+    original; returns the copy.
 
     ``data``: the file's bytes when the caller already read them (saves a second download).
     """
@@ -79,7 +97,7 @@ def archive_remote(src_url: str, archive_url: str, *, data: bytes | None = None,
     data = read(src_url) if data is None else data
     sha = hashlib.sha256(data).hexdigest()
     name = src_url.rstrip("/").rsplit("/", 1)[-1]
-    dest = f"{archive_url.rstrip('/')}/{now:%Y/%m/%d}/{sha[:12]}_{name}"
+    dest = f"{archive_url.rstrip('/')}/{now:%Y/%m/%d}/{stored_name(sha[:16], name)}"
     _copy_verified(data, dest)
     fs, src = _fs(src_url)
     fs.rm_file(src)
@@ -92,16 +110,17 @@ def quarantine_remote(
     """Write a bad file's bytes under quarantine/ with ``.reason.json`` and ``.reason.txt`` beside it."""
     now = now or datetime.now(UTC)
     sha = hashlib.sha256(data).hexdigest()
-    dest = f"{quarantine_url.rstrip('/')}/{now:%Y%m%dT%H%M%SZ}_{sha[:12]}_{name}"
+    dest = f"{quarantine_url.rstrip('/')}/{stored_name(f'{now:%Y%m%dT%H%M%SZ}_{sha[:12]}', name)}"
     _copy_verified(data, dest)
+    shown = display_name(name)
     info = {
-        "file": name,
+        "file": shown,
         "sha256": sha,
-        "location": reason.location if isinstance(reason, ParseError) else name,
-        "problem": reason.reason if isinstance(reason, ParseError) else str(reason),
+        "location": display_name(reason.location) if isinstance(reason, ParseError) else shown,
+        "problem": display_name(reason.reason if isinstance(reason, ParseError) else str(reason)),
         "quarantined_at": now.isoformat(),
     }
     fs, path = _fs(dest)
     fs.pipe_file(f"{path}.reason.json", json.dumps(info, ensure_ascii=False, indent=2).encode("utf-8"))
-    fs.pipe_file(f"{path}.reason.txt", f"{name}: {info['problem']}\n".encode())
+    fs.pipe_file(f"{path}.reason.txt", f"{shown}: {info['problem']}\n".encode())
     return dest

@@ -15,6 +15,7 @@ from cx_pipeline.config import SourcesConfig, SurveyInbox
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.fetch import inbox_local as drop_folder
 from cx_pipeline.fetch import inbox_remote as remote_inbox
+from cx_pipeline.fetch.inbox_local import display_name
 from cx_pipeline.pipeline.parse_files import FileOutcome, parse_bytes
 from cx_pipeline.sources.surveys.plain_table import PlainTableFormat, TableMapping
 from cx_pipeline.sources.surveys.question_registry import QuestionConfig
@@ -95,28 +96,31 @@ def survey_file_row(
 @dataclass(frozen=True)
 class InboxEntry:
     file_key: str
-    file_name: str
-    location: str  # local path or URL
+    file_name: str  # as text (``display_name``): what data, metadata and logs show
+    location: str  # local path or URL, exactly as the OS gives it (for file operations only)
     sha256: str
+    arrived_at: datetime | None = None  # when the file was dropped (a re-drop is newer than the last attempt)
 
 
 def list_inbox(inbox: SurveyInbox) -> list[InboxEntry]:
     """Files waiting in the inbox folder or fsspec URL (not its processed/ or quarantine/ subfolders)."""
     if remote_inbox.is_remote(inbox.path):
         return [
-            InboxEntry(survey_file_key(f.sha256), f.name, f.url, f.sha256) for f in remote_inbox.list_remote(inbox.path)
+            InboxEntry(survey_file_key(f.sha256), display_name(f.name), f.url, f.sha256, f.modified_at)
+            for f in remote_inbox.list_remote(inbox.path)
         ]
     folder = Path(inbox.path)
     return [
-        InboxEntry(survey_file_key(f.sha256), f.name, str(f.path), f.sha256) for f in drop_folder.list_inbox(folder)
+        InboxEntry(survey_file_key(f.sha256), display_name(f.name), str(f.path), f.sha256, f.modified_at)
+        for f in drop_folder.list_inbox(folder)
     ]
 
 
 @dataclass(frozen=True)
 class FoundFile:
     data: bytes
-    file_name: str
-    location: str
+    file_name: str  # as text (``display_name``)
+    location: str  # where the file is now, as text (``display_name``)
     raw_key: str
 
 
@@ -144,12 +148,12 @@ def find_survey_file(inbox: SurveyInbox, archive: RawArchive, key: str) -> Found
         raw_key = archive.put(data)
         archive.get(raw_key)  # verify the archived copy before the inbox file is moved
         moved = drop_folder.archive_file(waiting.path, folder / PROCESSED_DIR)
-        return FoundFile(data, waiting.name, str(moved), raw_key)
+        return FoundFile(data, display_name(waiting.name), display_name(str(moved)), raw_key)
     done = _find_in(folder / PROCESSED_DIR, key)
     if done is not None:
         data = done.path.read_bytes()
         name = done.name.split("_", 1)[1] if "_" in done.name else done.name
-        return FoundFile(data, name, str(done.path), archive.put(data))
+        return FoundFile(data, display_name(name), display_name(str(done.path)), archive.put(data))
     return _from_archive(archive, key, str(folder))
 
 
@@ -171,7 +175,7 @@ def _find_remote(inbox_url: str, archive: RawArchive, key: str) -> FoundFile:
         raw_key = archive.put(data)
         archive.get(raw_key)  # verify the archived copy before the inbox file is moved
         moved = remote_inbox.archive_remote(waiting.url, f"{base}/{PROCESSED_DIR}", data=data)
-        return FoundFile(data, waiting.name, moved, raw_key)
+        return FoundFile(data, display_name(waiting.name), moved, raw_key)
     return _from_archive(archive, key, base)
 
 
@@ -195,13 +199,14 @@ def quarantine_survey_file(config: SourcesConfig, archive: RawArchive, row: dict
         return where
     target = Path(config.survey_inbox.path) / QUARANTINE_DIR
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / str(row["file_name"])  # under its original name, from the verified raw archive
+        copy = Path(tmp) / "file"  # from the verified raw archive; its name may not fit a path here
         copy.write_bytes(archive.get(str(row["raw_key"])))
-        where = drop_folder.quarantine_file(copy, target, reason=reason)  # type: ignore[arg-type]
+        where = drop_folder.quarantine_file(copy, target, reason=reason,  # type: ignore[arg-type]
+                                            name=str(row["file_name"]))
     processed = Path(str(row["inbox_path"]))
     if processed.is_file() and PROCESSED_DIR in processed.parts:
         processed.unlink()  # the quarantined copy replaces it: a bad file is not "processed"
-    return str(where)
+    return display_name(str(where))
 
 
 def survey_events_from_file(

@@ -1,20 +1,34 @@
 """Parquet datasets under one data root (a local path or any fsspec URL such as ``s3://bucket/prefix``).
 
 Layout: ``<root>/<dataset>/<key>=<value>/part-0.parquet`` (Hive-style, zstd). Every write replaces a
-whole partition atomically, so re-materializing never appends twice and a crash never leaves a
-half-written file where readers look:
+whole partition, so re-materializing never appends twice, and a crash or ``kill -9`` at any instant
+never loses the partition or leaves half of it where readers look:
 
-* local filesystems: the new partition is written under ``<root>/_staging/`` and renamed into place
-  (the old one is renamed away first, then deleted; readers may see the partition missing for the
-  instant between the two renames, never half of it);
+* local filesystems: a journaled transaction (:class:`_Transactions`). The new files are staged under
+  ``<root>/.cx_txn/<id>/`` (a hidden folder whose files do not end in ``.parquet``, so neither a
+  root-wide ``**/*.parquet`` glob nor a pyarrow dataset sees them); a ``commit.json`` written atomically
+  is the commit point; then each file is renamed over its target (``rename(2)`` replaces a file
+  atomically, so a reader sees the old or the new ``part-0.parquet``, never none) and stale files are
+  removed. Whoever opens the store next finishes a committed transaction whose writer died, or
+  discards an uncommitted one: every interrupted state ends as the old or the new version;
 * object stores: each partition is one object, ``part-0.parquet``, and a PUT replaces it atomically.
+
+Every file is written with the same Arrow types (``string``, not ``large_string``/``string_view``), so
+readers that merge file schemas (pyarrow datasets, DuckDB) read every dataset.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
+import json
+import logging
+import os
+import shutil
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,7 +42,12 @@ from fsspec.implementations.local import LocalFileSystem
 PART_FILE = "part-0.parquet"
 # protocols polars reads itself (object_store); others go through fsspec
 _POLARS_NATIVE = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "hf"}
-STAGING_DIR = "_staging"
+TXN_DIR = ".cx_txn"  # hidden: pyarrow datasets skip it, and nothing in it ends in .parquet
+ORPHANS_DIR = ".cx_orphans"  # what an older version left in _staging/, kept (it may be a partition's only copy)
+LEGACY_STAGING_DIR = "_staging"
+_STRAY_LOCK_SECONDS = 60
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -47,6 +66,213 @@ def _partition_dir(partition: Mapping[str, str] | None) -> str:
     return "/".join(parts)
 
 
+def _portable_type(t: pa.DataType) -> pa.DataType:
+    """The one Arrow type every file uses for ``t``: plain (32-bit offset) strings, binaries and lists.
+
+    Why: polars hands over ``large_string``, pyarrow builds ``string``; Parquet stores both as UTF-8 but
+    keeps the Arrow type in the footer, and readers that merge file schemas (``pyarrow.dataset``) refuse a
+    dataset whose files disagree (``Unable to merge: Field source has incompatible types``)."""
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        return pa.list_(_portable_field(t.value_field))
+    if pa.types.is_list(t):
+        return pa.list_(_portable_field(t.value_field))
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(_portable_field(t.value_field), t.list_size)
+    if pa.types.is_struct(t):
+        return pa.struct([_portable_field(t.field(i)) for i in range(t.num_fields)])
+    if pa.types.is_map(t):
+        return pa.map_(_portable_type(t.key_type), _portable_field(t.item_field), t.keys_sorted)
+    if pa.types.is_dictionary(t):
+        return _portable_type(t.value_type)
+    return t
+
+
+def _portable_field(f: pa.Field) -> pa.Field:
+    return f.with_type(_portable_type(f.type))
+
+
+def portable_table(table: pa.Table) -> pa.Table:
+    """``table`` with every column in its portable type (see :func:`_portable_type`), metadata kept."""
+    schema = pa.schema([_portable_field(f) for f in table.schema], metadata=table.schema.metadata)
+    return table if schema == table.schema else table.cast(schema)
+
+
+def parquet_bytes(table: pa.Table, *, row_group_size: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(portable_table(table), buf, compression="zstd", row_group_size=row_group_size)
+    return buf.getvalue()
+
+
+class _Transactions:
+    """Journaled replacement of files below a local root that a kill at any instant cannot half-do.
+
+    A transaction holds an exclusive ``flock`` on ``.cx_txn/<id>.lock`` for its whole life (the kernel
+    releases it when the process dies, however it dies), stages the new files in ``.cx_txn/<id>/``,
+    writes ``commit.json`` (the plan: which staged file goes where, which stale files go) atomically,
+    applies the plan with renames, and removes its folder. :meth:`recover` — run when a store is opened
+    and before every write — takes over transactions whose lock nobody holds any more: a committed
+    one is applied (every step is idempotent), an uncommitted one is discarded.
+    """
+
+    COMMIT = "commit.json"
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.dir = f"{root}/{TXN_DIR}"
+
+    # -- one transaction ------------------------------------------------------------------------
+    def run(self, puts: Mapping[str, bytes], removes: Iterable[str], prune: Mapping[str, str]) -> None:
+        """Put ``puts`` (root-relative path → bytes), delete ``removes`` (root-relative files), then drop
+        folders left empty below ``prune`` (root-relative folder → ``"below"`` or ``"including"``)."""
+        self.recover()
+        txid = uuid.uuid4().hex
+        fd = self._lock(txid)
+        try:
+            folder = f"{self.dir}/{txid}"
+            os.mkdir(folder)
+            plan = self._stage(folder, puts, removes, prune)
+            self._commit(folder, plan)
+            self._apply(plan, folder)
+            self._finish(folder)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.dir}/{txid}.lock")
+            os.close(fd)
+
+    def _lock(self, txid: str) -> int:
+        os.makedirs(self.dir, exist_ok=True)
+        tmp = f"{self.dir}/{txid}.lock.new"
+        fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.replace(tmp, f"{self.dir}/{txid}.lock")  # appears under its real name already locked
+        return fd
+
+    def _stage(self, folder: str, puts: Mapping[str, bytes], removes: Iterable[str],
+               prune: Mapping[str, str]) -> dict[str, Any]:
+        staged = []
+        for i, (rel, data) in enumerate(puts.items()):
+            name = f"{i}.staged"
+            with open(f"{folder}/{name}", "wb") as fh:
+                fh.write(data)
+            staged.append([name, rel])
+        return {"put": staged, "remove": sorted(set(removes) - set(puts)), "prune": dict(prune)}
+
+    def _commit(self, folder: str, plan: dict[str, Any]) -> None:
+        tmp = f"{folder}/{self.COMMIT}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(plan, fh)
+        os.replace(tmp, f"{folder}/{self.COMMIT}")  # the commit point
+
+    def _apply(self, plan: dict[str, Any], folder: str) -> None:
+        for name, rel in plan["put"]:
+            src, dst = f"{folder}/{name}", f"{self.root}/{rel}"
+            if os.path.exists(src):  # absent: already renamed by an earlier (interrupted) apply
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.replace(src, dst)
+        for rel in plan["remove"]:
+            path = f"{self.root}/{rel}"
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        for rel, how in plan["prune"].items():
+            _prune_empty(f"{self.root}/{rel}", including=how == "including")
+
+    def _finish(self, folder: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{folder}/{self.COMMIT}")  # first: a half-removed folder is never taken as committed
+        shutil.rmtree(folder, ignore_errors=True)
+
+    # -- recovery ---------------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Finish or discard every transaction whose writer is gone; returns what was done, one line each."""
+        try:
+            entries = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        done = []
+        for name in sorted(entries):
+            path = f"{self.dir}/{name}"
+            if "." not in name and os.path.isdir(path):
+                outcome = self._take_over(name)
+                if outcome:
+                    done.append(f"{name}: {outcome}")
+            elif name.endswith(".lock") and name[:-5] not in entries:
+                self._drop_stray_lock(path, stale_after=0)
+            elif name.endswith(".lock.new"):
+                self._drop_stray_lock(path, stale_after=_STRAY_LOCK_SECONDS)
+        for line in done:
+            log.warning("data root %s: interrupted write %s", self.root, line)
+        return done
+
+    def _take_over(self, txid: str) -> str | None:
+        lock_path = f"{self.dir}/{txid}.lock"
+        try:
+            fd: int | None = os.open(lock_path, os.O_RDWR)
+        except FileNotFoundError:
+            fd = None  # the writer removes its lock only after its folder: it is gone
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return None  # its writer is alive and still working
+            folder = f"{self.dir}/{txid}"
+            try:
+                with open(f"{folder}/{self.COMMIT}", encoding="utf-8") as fh:
+                    plan = json.load(fh)
+            except FileNotFoundError:
+                plan = None
+            if not os.path.isdir(folder):
+                return None  # another process took it over first
+            if plan is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                outcome = "not committed, discarded (the previous version stays)"
+            else:
+                self._apply(plan, folder)
+                self._finish(folder)
+                outcome = f"committed, completed ({len(plan['put'])} file(s) put, {len(plan['remove'])} removed)"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
+            return outcome
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    @staticmethod
+    def _drop_stray_lock(path: str, *, stale_after: float) -> None:
+        try:
+            if time.time() - os.stat(path).st_mtime < stale_after:
+                return
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _prune_empty(folder: str, *, including: bool) -> None:
+    """Remove folders left empty below ``folder`` (and ``folder`` itself with ``including``)."""
+    if not os.path.isdir(folder):
+        return
+    for here, _dirs, _files in os.walk(folder, topdown=False):
+        if here == folder and not including:
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(here)  # fails (kept) when not empty
+
+
 class ParquetStore:
     """Reads and writes the project's Parquet datasets and raw blobs below ``root``."""
 
@@ -55,6 +281,34 @@ class ParquetStore:
         self.storage_options = dict(storage_options or {})
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        self._txns = _Transactions(self._root_path) if self.is_local else None
+        if self._txns is not None:
+            try:
+                self.recover()
+            except OSError as exc:  # a read-only opener (an analyst's notebook) still reads; a writer retries it
+                log.warning("data root %s: could not finish interrupted writes: %s", self.root, exc)
+
+    def recover(self) -> list[str]:
+        """Finish or discard writes a killed process left half-done (local roots; object-store PUTs are atomic).
+
+        Also moves what an older version of this store left in ``_staging/`` (where a root-wide glob sees it)
+        to ``.cx_orphans/``: a kill there could leave a partition's only copy, so it is kept, not deleted."""
+        if self._txns is None:
+            return []
+        done = self._txns.recover()
+        legacy = self.path(LEGACY_STAGING_DIR)
+        if os.path.isdir(legacy):
+            with contextlib.suppress(OSError):
+                os.rmdir(legacy)  # empty: nothing to keep
+            if os.path.isdir(legacy):
+                dest = self.path(ORPHANS_DIR, f"staging-{uuid.uuid4().hex}")
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(legacy, dest)
+                    done.append(f"{legacy} moved to {dest}")
+                    log.warning("data root %s: leftovers of an interrupted write moved from %s to %s",
+                                self.root, legacy, dest)
+        return done
 
     # -- paths -------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -86,9 +340,7 @@ class ParquetStore:
         if schema is not None:
             table = table.select(schema.names).cast(schema)
         rel = "/".join(p for p in (dataset, _partition_dir(partition)) if p)
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
-        self._replace_dir(rel, {PART_FILE: buf.getvalue()})
+        self._replace_dir(rel, {PART_FILE: parquet_bytes(table, row_group_size=row_group_size)})
         return self.url(rel, PART_FILE)
 
     def write_partitioned(
@@ -113,17 +365,29 @@ class ParquetStore:
                 arrow = part.to_arrow()
                 if schema is not None:
                     arrow = arrow.select(schema.names).cast(schema)
-                buf = io.BytesIO()
-                pq.write_table(arrow, buf, compression="zstd")
-                files[f"{folder}/{PART_FILE}"] = buf.getvalue()
+                files[f"{folder}/{PART_FILE}"] = parquet_bytes(arrow)
         self._replace_dir(dataset, files)
         return [self.url(dataset, name) for name in files]
 
     def delete_partition(self, dataset: str, partition: Mapping[str, str]) -> None:
         """Remove one partition (a month that no longer holds any event); absent is fine."""
-        target = self.path(dataset, _partition_dir(partition))
-        if self.fs.exists(target):
+        rel = "/".join(p for p in (dataset, _partition_dir(partition)) if p)
+        target = self.path(rel)
+        if not self.fs.exists(target):
+            return
+        if self._txns is None:
             self.fs.rm(target, recursive=True)
+            return
+        self._txns.run({}, self._files_below(rel), {rel: "including"})
+
+    def _files_below(self, rel: str) -> list[str]:
+        target = self.path(rel)
+        if not os.path.isdir(target):
+            return []
+        out = []
+        for here, _dirs, names in os.walk(target):
+            out += [os.path.relpath(f"{here}/{n}", self._root_path) for n in names]
+        return out
 
     def list_files(self, dataset: str) -> dict[str, str]:
         """Every Parquet file of a dataset with a change fingerprint (size and ETag or mtime), from one listing.
@@ -145,27 +409,10 @@ class ParquetStore:
 
     def _replace_dir(self, rel: str, files: Mapping[str, bytes]) -> None:
         target = self.path(rel)
-        if self.is_local:
-            staging = self.path(STAGING_DIR, uuid.uuid4().hex)
-            for name, data in files.items():
-                self.fs.makedirs(f"{staging}/{name}".rsplit("/", 1)[0], exist_ok=True)
-                with self.fs.open(f"{staging}/{name}", "wb") as fh:
-                    fh.write(data)
-            if not files:
-                self.fs.makedirs(staging, exist_ok=True)
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            trash = None
-            if self.fs.exists(target):
-                trash = self.path(STAGING_DIR, f"old-{uuid.uuid4().hex}")
-                self.fs.mv(target, trash, recursive=True)
-            try:
-                self.fs.mv(staging, target, recursive=True)
-            except BaseException:
-                if trash:  # put the previous version back: never leave the partition missing
-                    self.fs.mv(trash, target, recursive=True)
-                raise
-            if trash:
-                self.fs.rm(trash, recursive=True)
+        if self._txns is not None:
+            puts = {f"{rel}/{name}": data for name, data in files.items()}
+            self._txns.run(puts, self._files_below(rel), {rel: "below"})
+            os.makedirs(target, exist_ok=True)  # an empty dataset is an empty folder, as before
             return
         # object store: PUT each object (atomic per object), then drop objects no longer present
         existing = set(self.fs.find(target)) if self.fs.exists(target) else set()
@@ -293,8 +540,9 @@ class RawArchive:
             return key
         payload = gzip.compress(data, compresslevel=6, mtime=0)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        if self.store.is_local:
-            tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        if self.store.is_local:  # hidden temporary name: a kill leaves nothing a reader or a key lookup sees
+            folder, name = path.rsplit("/", 1)
+            tmp = f"{folder}/.{name}.tmp-{uuid.uuid4().hex}"
             with fs.open(tmp, "wb") as fh:
                 fh.write(payload)
             fs.mv(tmp, path)

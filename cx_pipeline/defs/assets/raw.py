@@ -18,6 +18,7 @@ from dagster import (
     asset,
 )
 
+from cx_pipeline.defs.automation import WORKER_TAG, run_worker_token
 from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata
 from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
@@ -103,6 +104,8 @@ def review_pages(
     description="One survey export from the inbox, archived by content hash (partition = first 16 hex of SHA-256).",
 )
 def survey_files(context: AssetExecutionContext, data_store: DataStore, sources: SourcesFile):
+    # which process runs this ingest: the inbox sensor retries the file when that process is gone
+    context.instance.add_run_tags(context.run.run_id, {WORKER_TAG: run_worker_token()})
     cfg = sources.load()
     if cfg.survey_inbox is None:
         raise Failure(f"{cfg.path}: no survey_inbox configured, but survey file {context.partition_key} was requested")
