@@ -111,8 +111,9 @@ def extract_next_data(data: bytes, location: str, warnings: list[str] | None = N
     """
     body = _next_data_slice(data)
     if body is None:
-        raise ParseError(location, "changed or truncated Trustpilot page: no complete <script id=\"__NEXT_DATA__\"> "
-                                   "block (a cut-off download or a new layout); not re-read as another format")
+        raise ParseError(location, "changed or truncated Trustpilot page: no <script id=\"__NEXT_DATA__\"> block, or "
+                                   "one cut off before its end (a new layout or a partial download); not re-read as "
+                                   "another format")
     try:
         obj = _loads(body, location, "__NEXT_DATA__", warnings)
     except ParseError as exc:
