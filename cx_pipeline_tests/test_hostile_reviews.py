@@ -439,3 +439,42 @@ def test_mutated_real_fixtures_only_raise_typed_errors(name: str, kind: str, at:
     assert out.events.height >= 0
     for col in ("text", "title", "reply_text"):
         assert not out.events[col].drop_nulls().str.contains("[\ud800-\udfff]").any()
+
+
+def test_inbox_step_stores_rejects_and_quarantines_a_parser_bug(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the Dagster job: refused reviews land in events/rejects beside the events (a re-run replaces
+    them); a parser bug quarantines only its file instead of moving it to processed/."""
+    from dagster import DagsterInstance
+
+    from cx_pipeline.definitions import build_definitions
+    from cx_pipeline.defs.automation import register_inbox_files
+    from cx_pipeline.storage import ParquetStore
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("CX_PIPELINE_INBOX", str(inbox))
+    monkeypatch.delenv("CX_PIPELINE_SOURCES", raising=False)
+    (inbox / "play.json").write_bytes(ROW_CASES["google_play_scraper"](BAD_DATES[0]))
+    (inbox / "places.json").write_bytes(ROW_CASES["google_places"]("2024-02-02T00:00:00Z"))
+    monkeypatch.setattr(get_format("google_places"), "parse", lambda data, *, location: [][1])
+    data_root = tmp_path / "data"
+    defs = build_definitions(data_root=str(data_root))
+    instance = DagsterInstance.ephemeral()
+    keys = register_inbox_files(instance)
+    job = defs.resolve_job_def("ingest_survey_file")
+    for key in [*keys, *keys]:  # every file twice: the second run must not duplicate anything
+        assert job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False).success
+    store = ParquetStore(str(data_root))
+    events = store.read("events/survey_events")
+    assert events is not None and events["record_id"].to_list() == ["google_play:a"]
+    rejects = read_batch_rejects(store)
+    assert rejects.height == 2
+    bug = rejects.filter(pl.col("position").is_null()).row(0, named=True)
+    row = rejects.filter(pl.col("position").is_not_null()).row(0, named=True)
+    # (on the re-run the quarantined file is read from the raw archive, which is then its location)
+    assert "google_places@" in bug["reason"] and "parser bug" in bug["reason"] and bug["raw_key"] in bug["location"]
+    assert row["native_id"] == "b" and "out of range" in row["reason"] and row["source_kind"] == "survey"
+    assert {bug["batch"], row["batch"]} == {f"survey-{k}" for k in keys}
+    assert len(list((inbox / "quarantine").glob("*places.json"))) == 1
+    assert not list((inbox / "processed").rglob("*places.json"))
