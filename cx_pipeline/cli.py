@@ -80,7 +80,7 @@ def _load_question_map(path: str | None) -> Any:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from cx_pipeline.pipeline.parse_files import dedupe_events, parse_paths
+    from cx_pipeline.pipeline.parse_files import batch_rejects, dedupe_events, parse_paths
 
     problem = None if args.jsonl else _output_problem(args.output, "-o")
     if problem:
@@ -96,6 +96,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         args.paths, keyer=keyer, brand=args.brand, source=args.source, questions=questions, sheet=args.sheet
     )
     failed = [o for o in outcomes if o.error]
+    rejected: list[pl.DataFrame] = []
     for o in outcomes:
         if o.error:
             print(f"error: {o.error}", file=sys.stderr)
@@ -104,6 +105,16 @@ def cmd_parse(args: argparse.Namespace) -> int:
             print(f"{o.path}: {o.format}, {records} record(s), {o.events.height} event(s)", file=sys.stderr)
             for note in o.notes:
                 print(f"  note: {note}", file=sys.stderr)
+            refused = o.result.rejects if o.result else []
+            if refused:
+                print(f"  {len(refused)} record(s) rejected:", file=sys.stderr)
+                for r in refused[:3]:
+                    print(f"    {r.position or 'file'}: {r.reason}", file=sys.stderr)
+                if len(refused) > 3:
+                    print(f"    … and {len(refused) - 3} more", file=sys.stderr)
+                rejected.append(batch_rejects("parse", o.path, refused, brand=args.brand,
+                                              source_kind=_kind_of(o.format), raw_key=None,
+                                              parser=o.result.parser))
     events, collapsed = dedupe_events([o.events for o in outcomes if not o.error])
     if collapsed:
         print(f"note: {collapsed} duplicate event(s) across overlapping inputs collapsed to their latest version",
@@ -123,7 +134,21 @@ def cmd_parse(args: argparse.Namespace) -> int:
         pq.write_table(table, tmp, compression="zstd")
         tmp.replace(args.output)
         print(f"wrote {table.num_rows} event(s) to {args.output}", file=sys.stderr)
+        rejects_path = Path(args.output).with_suffix(".rejects.parquet")
+        if rejected:
+            refused_rows = pl.concat(rejected)
+            refused_rows.write_parquet(rejects_path, compression="zstd")
+            print(f"wrote {refused_rows.height} rejected record(s) to {rejects_path}", file=sys.stderr)
+        elif rejects_path.exists():
+            rejects_path.unlink()  # a stale file from an earlier run would describe other inputs
     return 1 if failed else 0
+
+
+def _kind_of(fmt_name: str | None) -> str | None:
+    from cx_pipeline.sources import all_formats
+
+    fmt = all_formats().get(fmt_name or "")
+    return fmt.kind if fmt else None
 
 
 def cmd_score(args: argparse.Namespace) -> int:

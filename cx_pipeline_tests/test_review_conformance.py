@@ -20,7 +20,7 @@ import pytest
 from cx_pipeline.contract import contract_violations
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.normalize import NormalizeContext, to_events
-from cx_pipeline.normalize.redact import redact_text
+from cx_pipeline.normalize.redact import redact_name, redact_text
 from cx_pipeline.sources.base import ParseError, ParseResult
 from cx_pipeline.sources.registry import detect_format, get_format
 
@@ -157,13 +157,17 @@ def test_trustpilot_events_match_next_data(folder: str, filename: str) -> None:
         assert ev["language"] == r["language"] and ev["language_origin"] == "declared"
         reply = r.get("reply") or {}
         # replies are written by support staff: their e-mails/hotlines are masked (bt.com: "0330 1234 150")
-        assert ev["reply_text"] == redact_text(reply.get("message") or None)
+        # and the reviewer's name is masked ("Dear Nando Boerdam, …")
+        assert ev["reply_text"] == redact_text(redact_name(reply.get("message") or None, r["consumer"]["displayName"]))
         assert ev["replied_at"] == _utc(reply.get("publishedDate"))
         assert ev["is_verified"] == r["labels"]["verification"]["isVerified"]
         assert ev["customer_key"] == CustomerKeyer("test-secret").key(f"trustpilot-consumer:{r['consumer']['id']}")
     # texts are compared before normalize redacts e-mails/phones (a title can be a bare number)
     texts = {row["native_id"]: (row["title"], row["text"]) for row in result.measures.iter_rows(named=True)}
-    assert texts == {r["id"]: (r.get("title") or None, r.get("text") or None) for r in expected}
+    # a reviewer signing the review with their full name is masked too
+    own = {r["id"]: tuple(redact_name(r.get(k) or None, r["consumer"]["displayName"], parts=False)
+                          for k in ("title", "text")) for r in expected}
+    assert texts == own
     if filename in TP_PINS:
         first_id, rating, published, replies, langs, count, *_ = TP_PINS[filename]
         first = events.filter(pl.col("raw_ref") == f"raw/{filename}#reviews[0]").row(0, named=True)

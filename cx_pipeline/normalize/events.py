@@ -12,7 +12,7 @@ from cx_pipeline.contract import COLUMN_NAMES, SCHEMA_VERSION, conform, empty_ev
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.contract.taxonomy import check_touchpoint, taxonomy_version, touchpoints
 from cx_pipeline.normalize.redact import redact_expr
-from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseResult
+from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseError, ParseResult
 
 #: columns whose change makes a new version of an event
 _VERSIONED = ("score_raw", "title", "text", "reply_text", "replied_at", "updated_at", "is_verified")
@@ -52,7 +52,8 @@ def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -
         return empty_events()
     missing = set(MEASURE_SCHEMA) - set(m.columns)
     if missing:
-        raise ValueError(f"parser {result.parser} emitted measures without {sorted(missing)}")
+        raise ParseError(ctx.source_url, f"parser {result.parser} emitted measures without {sorted(missing)} "
+                                         "(a parser bug)")
     check_touchpoint(ctx.default_touchpoint, where=f"default touchpoint for {ctx.source_url}")
     source = result.source
     ingested = ctx.ingested_at
@@ -64,7 +65,7 @@ def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -
         .to_list()
     )
     if bad_tp:
-        raise ValueError(f"{ctx.source_url}: parser {result.parser} produced unknown touchpoint(s) {bad_tp}")
+        raise ParseError(ctx.source_url, f"parser {result.parser} produced unknown touchpoint(s) {bad_tp}")
     keys = _customer_keys(m["customer_ref"], ctx.keyer)
     span = pl.col("scale_max") - pl.col("scale_min")
     # one lazy plan, collected once: no full-size intermediate frames between the steps
@@ -85,6 +86,7 @@ def to_events(result: ParseResult, ctx: NormalizeContext, *, source_kind: str) -
             .clip(0.0, 1.0),
             text=redact_expr(pl.col("text")),
             title=redact_expr(pl.col("title")),
+            reply_text=redact_expr(pl.col("reply_text")),  # support staff sign with their address/hotline
             language=pl.col("language").str.to_lowercase(),
         )
         .with_columns(

@@ -1,4 +1,4 @@
-"""Removes e-mail addresses and phone numbers from free text before it is stored."""
+"""Removes e-mail addresses, phone numbers, IP addresses and reviewer names from free text before it is stored."""
 
 from __future__ import annotations
 
@@ -35,3 +35,25 @@ def redact_expr(expr: pl.Expr) -> pl.Expr:
     """Vectorized redaction; the e-mail regex only runs on texts that contain an '@'."""
     emails = pl.when(expr.str.contains("@", literal=True)).then(expr.str.replace_all(EMAIL_PATTERN, EMAIL_MASK))
     return emails.otherwise(expr).str.replace_all(_IPV4_POLARS, IP_MASK).str.replace_all(PHONE_PATTERN, PHONE_MASK)
+
+
+NAME_MASK = "[name]"
+_NAME_SPLIT = re.compile(r"[\s,;]+")
+
+
+def redact_name(text: str | None, name: str | None, *, parts: bool = True) -> str | None:
+    """``text`` with the reviewer's display ``name`` masked (whole words, any case).
+
+    Company replies greet the reviewer by name ("Dear Nando Boerdam, …", "Hi Nando"), so in a reply the full
+    name and each part of it of two or more characters are masked. ``parts=False`` masks the full name only:
+    used on the review's own text and title, where a part like "de" or "Service" is more often an ordinary word
+    than the reviewer signing.
+    """
+    if not text or not isinstance(name, str) or not name.strip():
+        return text
+    full = " ".join(name.split())
+    words = {full}
+    if parts:
+        words.update(w for p in _NAME_SPLIT.split(full) if len(w := p.strip(".'\"()[]-")) >= 2)
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", NAME_MASK, text, flags=re.IGNORECASE)

@@ -120,3 +120,19 @@ REPLY_DOCS: dict[str, str] = {
     "mean_hours": "Mean hours to reply.",
     "low_n": "Fewer than 30 reviews: read with care.",
 }
+
+REJECT_DOCS: dict[str, str] = {
+    "batch": "The batch that refused it: reviews-<crawl day> or survey-<file key> (the events partition); a re-run "
+    "of the batch replaces its rows.",
+    "brand": "Brand of the page or file.",
+    "source_kind": "review or survey.",
+    "parser": "Parser and version that refused the record; null when the whole input was refused.",
+    "raw_key": "Key of the archived input under raw/blobs, to look at the exact bytes.",
+    "location": "URL of the page or inbox path of the file.",
+    "position": "Where in it: reviews[3], feed.entry[7], row 17; null when the whole input was refused.",
+    "native_id": "The record's own id where it had a readable one.",
+    "field": "The field holding the refused value.",
+    "value": "The refused value, at most 80 characters, e-mail addresses, phone numbers and IPs masked.",
+    "reason": "Why, in words: an out-of-range date, a rating that is not a number, 'file refused: …' for a whole "
+    "page or file (unreadable, past an input budget, a parser bug).",
+}

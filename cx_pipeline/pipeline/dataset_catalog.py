@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-from cx_pipeline.pipeline.column_docs import AGGREGATE_DOCS, DRIVER_DOCS, JOURNEY_DOCS, PEAK_DOCS, REPLY_DOCS
+from cx_pipeline.pipeline.column_docs import (
+    AGGREGATE_DOCS,
+    DRIVER_DOCS,
+    JOURNEY_DOCS,
+    PEAK_DOCS,
+    REJECT_DOCS,
+    REPLY_DOCS,
+)
+from cx_pipeline.pipeline.parse_files import REJECTS_DATASET, STORED_REJECT_SCHEMA
 from cx_pipeline.pipeline.reviews import RAW_PAGES_SCHEMA, SITE_SUMMARY_SCHEMA
 from cx_pipeline.pipeline.surveys import SURVEY_FILES_SCHEMA
 from cx_pipeline.scoring import AGGREGATE_SCHEMA, ALERT_SCHEMA, DRIVER_SCHEMA, JOURNEY_SCHEMA, PEAK_SCHEMA
@@ -84,6 +92,14 @@ CATALOG: tuple[Dataset, ...] = (
         SITE_SUMMARY_SCHEMA,
     ),
     Dataset("events/survey_events", "`file=<sha256[:16]>/`", "Touchpoint events from one survey export.", None),
+    Dataset(
+        REJECTS_DATASET,
+        "`batch=reviews-YYYY-MM-DD/` or `batch=survey-<sha256[:16]>/`",
+        "Records (or values) the parsers refused one by one, and pages/files refused whole, with the reason; written "
+        "with each batch's events and replaced with them.",
+        STORED_REJECT_SCHEMA,
+        REJECT_DOCS,
+    ),
     Dataset(
         "events/touchpoint_events",
         "`month=YYYY-MM/` (UTC month of the experience date, else publication; `undated`)",

@@ -1,4 +1,9 @@
-"""Parse saved pages and export files offline into touchpoint events: the code path the assets use."""
+"""Parse saved pages and export files offline into touchpoint events: the code path the assets use.
+
+Also the safety net of every parse: whatever a parser or the normalizer raises on one input becomes a
+``ParseError`` naming that input (a parser bug is called one), so one bad file or page never costs the rest of
+its batch; and the ``events/rejects`` dataset of records refused one by one.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,20 @@ import polars as pl
 from cx_pipeline.contract import empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.normalize import NormalizeContext, latest_versions, to_events
-from cx_pipeline.sources import ParseError, ParseResult, SourceFormat, detect_format, get_format
+from cx_pipeline.normalize.redact import redact_text
+from cx_pipeline.sources import (
+    REJECT_SCHEMA,
+    InputTooLarge,
+    ParseError,
+    ParseResult,
+    Reject,
+    SourceFormat,
+    detect_format,
+    get_format,
+)
+from cx_pipeline.sources import base as _base
 from cx_pipeline.sources.surveys.question_registry import QuestionConfig
-from cx_pipeline.storage import RawArchive
+from cx_pipeline.storage import ParquetStore, RawArchive
 
 
 @dataclass
@@ -43,7 +59,14 @@ def choose_format(
     Survey formats take the analyst's question mapping (``questions``) and a forced workbook ``sheet``;
     review formats ignore both.
     """
-    fmt = get_format(requested) if requested != "auto" else detect_format(data, location)
+    check_size(data, location)
+    try:
+        fmt = get_format(requested) if requested != "auto" else detect_format(data, location)
+    except (KeyError, ParseError):
+        raise
+    except Exception as exc:  # a sniff that breaks on odd bytes is a bug; the input is still named
+        raise ParseError(location, f"format detection failed ({type(exc).__name__}: {str(exc)[:200]}): a bug in a "
+                                   "format's sniff; pass --source to force one") from exc
     if fmt is not None and (questions is not None or sheet is not None):
         accepted = inspect.signature(type(fmt)).parameters
         kwargs: dict[str, object] = {}
@@ -83,7 +106,7 @@ def parse_bytes(
     """``fmt`` is a configured format instance (e.g. a plain table with its column mapping) that wins
     over ``source``."""
     fmt = fmt or choose_format(data, location, source, questions, sheet)
-    result = fmt.parse(data, location=location)
+    result = parse_safely(fmt, data, location)
     ctx = NormalizeContext(
         brand=brand,
         source_url=location,
@@ -92,11 +115,52 @@ def parse_bytes(
         keyer=keyer,
         default_touchpoint=default_touchpoint,
     )
-    events = _events_in_chunks(result, ctx, fmt.kind)
+    events = events_safely(result, ctx, fmt.kind)
     notes = list(result.warnings)
     if result.record_count == 0:
         notes.append(f"no records: {result.empty_reason or 'reason unknown'}")
     return FileOutcome(path=location, format=fmt.name, events=events, result=result, notes=notes)
+
+
+def check_size(data: bytes, location: str) -> None:
+    """The size budget (``LIMITS.max_bytes``), before any format looks at the bytes."""
+    limit = _base.LIMITS.max_bytes
+    if len(data) > limit:
+        raise InputTooLarge(location, f"{len(data)} bytes, more than the size budget of {limit} bytes "
+                                      "(LIMITS.max_bytes); refused unread")
+
+
+def _unexpected(location: str, exc: Exception, who: str) -> ParseError:
+    """The one error an unexpected exception of a parser or the normalizer becomes."""
+    if isinstance(exc, MemoryError):
+        return InputTooLarge(location, f"{who} ran out of memory on this input; refused")
+    if isinstance(exc, RecursionError):
+        return InputTooLarge(location, f"{who} hit the recursion limit: the input nests too deeply "
+                                       f"(LIMITS.max_nesting {_base.LIMITS.max_nesting}); refused")
+    return ParseError(location, f"{who} failed with {type(exc).__name__}: {str(exc)[:200]} — a parser bug, not a "
+                                "problem you can fix in the file; the file is refused whole and nothing of it "
+                                "stored (the rest of the batch is unaffected)")
+
+
+def parse_safely(fmt: SourceFormat, data: bytes, location: str) -> ParseResult:
+    """``fmt.parse`` within the size budget, raising nothing but ``ParseError`` (or ``InputTooLarge``)."""
+    check_size(data, location)
+    try:
+        return fmt.parse(data, location=location)
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise _unexpected(location, exc, f"parser {fmt.parser_id}") from exc
+
+
+def events_safely(result: ParseResult, ctx: NormalizeContext, kind: str) -> pl.DataFrame:
+    """The events of a parse result; like ``parse_safely``, only ``ParseError`` escapes."""
+    try:
+        return _events_in_chunks(result, ctx, kind)
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise _unexpected(ctx.source_url, exc, f"normalizing the output of {result.parser}") from exc
 
 
 def _events_in_chunks(result: ParseResult, ctx: NormalizeContext, kind: str) -> pl.DataFrame:
@@ -177,3 +241,72 @@ def parse_paths(
         except ParseError as exc:
             outcomes.append(FileOutcome(p, source if source != "auto" else None, empty_events(), error=str(exc)))
     return outcomes
+
+
+# ------------------------------------------------------------------------------------------------ rejects
+
+REJECTS_DATASET = "events/rejects"
+#: the stored rejects: ``REJECT_SCHEMA`` (what was refused and why) plus where it came from
+STORED_REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "batch": pl.String(),
+    "brand": pl.String(),
+    "source_kind": pl.String(),
+    "parser": pl.String(),
+    "raw_key": pl.String(),
+    **REJECT_SCHEMA,
+}
+FILE_REFUSED = "file refused: "
+
+
+def review_batch(day: str) -> str:
+    """The batch id of a crawl day (the ``review_events`` partition)."""
+    return f"reviews-{day}"
+
+
+def survey_batch(file_key: str) -> str:
+    """The batch id of one survey file (the ``survey_events`` partition)."""
+    return f"survey-{file_key}"
+
+
+def batch_rejects(
+    batch: str,
+    location: str,
+    rejects: list[Reject],
+    *,
+    brand: str | None,
+    source_kind: str | None,
+    raw_key: str | None,
+    parser: str | None = None,
+) -> pl.DataFrame:
+    """One input's rejects as stored rows; the refused ``value`` has e-mails, phones and IPs masked."""
+    rows = []
+    for r in rejects:
+        row = r.row(location)
+        row["value"] = redact_text(row["value"])
+        rows.append({"batch": batch, "brand": brand, "source_kind": source_kind, "parser": parser,
+                     "raw_key": raw_key, **row})
+    return pl.DataFrame(rows, schema=STORED_REJECT_SCHEMA, orient="row")
+
+
+def file_refused(batch: str, error: ParseError, *, brand: str | None, source_kind: str | None,
+                 raw_key: str | None) -> pl.DataFrame:
+    """A whole input refused (unreadable, past a budget, a parser bug) as one rejects row, so a page that
+    failed in a crawl is as visible beside the events as a refused review."""
+    return batch_rejects(batch, error.location, [Reject(None, FILE_REFUSED + error.reason)], brand=brand,
+                         source_kind=source_kind, raw_key=raw_key)
+
+
+def write_batch_rejects(store: ParquetStore, batch: str, rejects: pl.DataFrame) -> str | None:
+    """Replace one batch's rejects (a re-run never duplicates; a clean re-run leaves none); returns the URL."""
+    from cx_pipeline.pipeline.dataset_catalog import footer_schema  # the catalog imports this module
+
+    if rejects.height == 0:
+        store.delete_partition(REJECTS_DATASET, {"batch": batch})
+        return None
+    frame = rejects.with_columns(batch=pl.lit(batch))
+    return store.write_partition(REJECTS_DATASET, frame, {"batch": batch}, schema=footer_schema(REJECTS_DATASET))
+
+
+def read_batch_rejects(store: ParquetStore) -> pl.DataFrame:
+    lf = store.scan(REJECTS_DATASET)
+    return pl.DataFrame(schema=STORED_REJECT_SCHEMA) if lf is None else lf.collect()

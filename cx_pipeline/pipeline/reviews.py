@@ -19,7 +19,14 @@ from cx_pipeline.config import ReviewSource, SourcesConfig
 from cx_pipeline.contract import empty_events
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.fetch import HttpClient, crawl, known_from_fingerprints, review_fingerprints
-from cx_pipeline.normalize import NormalizeContext, latest_versions, to_events
+from cx_pipeline.normalize import NormalizeContext, latest_versions
+from cx_pipeline.pipeline.parse_files import (
+    STORED_REJECT_SCHEMA,
+    batch_rejects,
+    events_safely,
+    file_refused,
+    parse_safely,
+)
 from cx_pipeline.sources import ParseError, ParseResult, get_format
 from cx_pipeline.storage import ParquetStore, RawArchive
 
@@ -253,6 +260,8 @@ class ReviewParseOutput:
     summaries: pl.DataFrame
     notes: list[str]
     pages_parsed: int
+    #: records refused one by one and pages refused whole, as ``events/rejects`` rows (batch column empty)
+    rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STORED_REJECT_SCHEMA))
 
 
 def _first_present(d: dict[str, Any], *keys: str) -> Any:
@@ -286,21 +295,19 @@ def _summary_rows(page: dict[str, Any], parsed: ParseResult) -> list[dict[str, A
 
 
 def review_events_from_pages(pages: pl.DataFrame, archive: RawArchive, keyer: CustomerKeyer) -> ReviewParseOutput:
-    """Events and site summaries from archived pages (only pages fetched OK carry reviews)."""
+    """Events and site summaries from archived pages (only pages fetched OK carry reviews).
+
+    A page that cannot be read, whatever the cause (a parser bug included), is a note and a rejects row; a
+    review refused inside a page is a rejects row: neither costs the other pages or sources of the day.
+    """
     frames: list[pl.DataFrame] = []
     summaries: list[dict[str, Any]] = []
     notes: list[str] = []
+    refused: list[pl.DataFrame] = []
     parsed_count = 0
     for page in pages.filter(pl.col("outcome") == "ok").iter_rows(named=True):
         data = archive.get(page["raw_key"])
         fmt = get_format(page["format"])
-        try:
-            parsed = fmt.parse(data, location=page["final_url"])
-        except ParseError as exc:
-            notes.append(f"{page['source_id']}: {exc}")
-            continue
-        parsed_count += 1
-        notes.extend(f"{page['final_url']}: {w}" for w in parsed.warnings)
         ctx = NormalizeContext(
             brand=page["brand"],
             source_url=page["final_url"],
@@ -309,7 +316,21 @@ def review_events_from_pages(pages: pl.DataFrame, archive: RawArchive, keyer: Cu
             keyer=keyer,
             default_touchpoint=page["default_touchpoint"],
         )
-        frames.append(to_events(parsed, ctx, source_kind=fmt.kind))
+        try:
+            parsed = parse_safely(fmt, data, page["final_url"])
+            page_events = events_safely(parsed, ctx, fmt.kind)
+        except ParseError as exc:
+            notes.append(f"{page['source_id']}: {exc}")
+            refused.append(file_refused("", exc, brand=page["brand"], source_kind=fmt.kind, raw_key=page["raw_key"]))
+            continue
+        parsed_count += 1
+        notes.extend(f"{page['final_url']}: {w}" for w in parsed.warnings)
+        if parsed.rejects:
+            first = parsed.rejects[0].reason
+            notes.append(f"{page['final_url']}: {len(parsed.rejects)} review(s) refused, e.g. {first}")
+            refused.append(batch_rejects("", page["final_url"], parsed.rejects, brand=page["brand"],
+                                         source_kind=fmt.kind, raw_key=page["raw_key"], parser=parsed.parser))
+        frames.append(page_events)
         summaries.extend(_summary_rows(page, parsed))
     events = pl.concat(frames) if frames else empty_events()
     summary_frame = pl.DataFrame(summaries, schema=SITE_SUMMARY_SCHEMA)
@@ -324,4 +345,5 @@ def review_events_from_pages(pages: pl.DataFrame, archive: RawArchive, keyer: Cu
         summaries=summary_frame,
         notes=notes,
         pages_parsed=parsed_count,
+        rejects=pl.concat(refused) if refused else pl.DataFrame(schema=STORED_REJECT_SCHEMA),
     )

@@ -46,11 +46,17 @@ MEASURE_SCHEMA: dict[str, pl.DataType] = {
 
 
 class ParseError(ValueError):
-    """Input the parser cannot read. The message names the file/URL and what was expected."""
+    """Input the parser cannot read. The message names the file/URL and what was expected.
 
-    def __init__(self, location: str, message: str) -> None:
+    ``field`` / ``value`` name the bad value when one value is the cause, so a parser that refuses one record
+    (a ``Reject``) instead of the whole file can say which.
+    """
+
+    def __init__(self, location: str, message: str, *, field: str | None = None, value: object = None) -> None:
         self.location = location
         self.reason = message
+        self.field = field
+        self.value = value
         super().__init__(f"{location}: {message}")
 
 

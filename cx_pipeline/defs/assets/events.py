@@ -32,6 +32,13 @@ from cx_pipeline.defs.partitions import DAILY, SURVEY_FILES
 from cx_pipeline.defs.resources import CustomerKeys, DataStore, SourcesFile
 from cx_pipeline.pipeline.events_table import EVENTS_DATASET as TOUCHPOINT_EVENTS_DATASET
 from cx_pipeline.pipeline.events_table import update_touchpoint_events
+from cx_pipeline.pipeline.parse_files import (
+    batch_rejects,
+    file_refused,
+    review_batch,
+    survey_batch,
+    write_batch_rejects,
+)
 from cx_pipeline.pipeline.reviews import SITE_SUMMARY_SCHEMA, review_events_from_pages
 from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
 from cx_pipeline.pipeline.time_layout import read_days
@@ -108,7 +115,9 @@ def review_events(
 ):
     out = review_events_from_pages(review_pages, data_store.archive(), customer_keys.keyer())
     ev = out.events
-    context.log.info(f"{out.pages_parsed} page(s) parsed into {ev.height} event(s)")
+    # the day's rejects replace the day's earlier ones, in the same step as its events
+    rejects_at = write_batch_rejects(data_store.store(), review_batch(context.partition_key), out.rejects)
+    context.log.info(f"{out.pages_parsed} page(s) parsed into {ev.height} event(s); {out.rejects.height} reject(s)")
     yield Output(
         ev,
         output_name="review_events",
@@ -118,6 +127,8 @@ def review_events(
             events_by_brand=counts_by(ev, "brand"),
             events_by_language=counts_by(ev, "language"),
             pages_parsed=out.pages_parsed,
+            rejects=out.rejects.height,
+            rejects_path=rejects_at or "none",
             notes=MetadataValue.md("\n".join(f"- {n}" for n in out.notes) or "none"),
         ),
     )
@@ -170,9 +181,12 @@ def survey_events(
 ):
     row = survey_files.row(0, named=True)
     cfg = sources.load()
+    batch = survey_batch(context.partition_key)
+    lineage = {"brand": str(row["brand"]), "source_kind": "survey", "raw_key": str(row["raw_key"])}
     try:
         outcome = survey_events_from_file(row, data_store.archive(), customer_keys.keyer(), cfg)
     except ParseError as exc:
+        write_batch_rejects(data_store.store(), batch, file_refused(batch, exc, **lineage))
         where = quarantine_survey_file(cfg, data_store.archive(), row, str(exc))
         context.log.error(f"{exc} — quarantined to {where}")
         ev = empty_events()
@@ -187,6 +201,10 @@ def survey_events(
         )
         return
     ev = outcome.events
+    refused = outcome.result.rejects if outcome.result else []
+    parser = outcome.result.parser if outcome.result else None
+    stored = batch_rejects(batch, outcome.path, refused, **lineage, parser=parser)
+    write_batch_rejects(data_store.store(), batch, stored)  # replaces the file's earlier rejects
     extra = survey_question_metadata(outcome.result)
     yield Output(
         ev,
@@ -196,6 +214,7 @@ def survey_events(
             file=row["file_name"],
             format=outcome.format or "",
             responses=outcome.result.record_count if outcome.result else 0,
+            rejects=len(refused),
             events_by_metric=counts_by(ev, "metric"),
             notes=MetadataValue.md("\n".join(f"- {n}" for n in outcome.notes) or "none"),
             **extra,

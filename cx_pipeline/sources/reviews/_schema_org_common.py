@@ -29,7 +29,6 @@ Rules worth knowing (also in the format docstrings):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +36,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cx_pipeline.contract.identity import stable_id
-from cx_pipeline.sources.base import ParseError, ParseResult, measures_frame
+from cx_pipeline.normalize.redact import redact_name
+from cx_pipeline.sources import base as _base
+from cx_pipeline.sources.base import CpuBudget, InputTooLarge, ParseError, ParseResult, Reject, measures_frame
+from cx_pipeline.sources.reviews._review_common import decode_json
 
 _LD_TAG = re.compile(rb"<script\b[^>]*\btype\s*=\s*[\"']?application/ld\+json[\"']?[^>]*>", re.I)
 _SCRIPT_END = re.compile(rb"</script\s*>", re.I)
@@ -158,7 +160,10 @@ def to_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            return None
         return f if f == f and abs(f) != float("inf") else None
     if isinstance(value, dict):  # a Rating object where a number was expected
         return to_number(value.get("ratingValue", value.get("@value")))
@@ -183,14 +188,22 @@ def to_count(value: Any) -> int | None:
 
 def parse_when(value: Any) -> datetime | None:
     """ISO date or datetime → UTC; date-only means midnight UTC; naive times are taken as UTC."""
+    return when_and_problem(value)[0]
+
+
+def when_and_problem(value: Any) -> tuple[datetime | None, str | None]:
+    """``parse_when`` with the reason a given date could not be used (None when absent or fine)."""
     s = text_of(value)
     if not s:
-        return None
+        return None, None
     try:
         dt = datetime.fromisoformat(s.replace(" ", "T", 1) if len(s) > 10 else s)
     except ValueError:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        return None, "not an ISO date"
+    try:
+        return (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)), None
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        return None, "date out of range in UTC"
 
 
 def _swedish_evidence(meta: PageMeta, declared: list[str]) -> bool:
@@ -228,6 +241,7 @@ def jsonld_blocks(data: bytes, location: str, warnings: list[str]) -> list[Any]:
     """
     out: list[Any] = []
     bad: list[str] = []
+    budget = CpuBudget(location)
     for i, m in enumerate(_LD_TAG.finditer(data)):
         # find() rather than a lazy (.*?)</script> regex: ~100x faster on large blocks
         end = data.find(b"</script", m.end())
@@ -238,6 +252,7 @@ def jsonld_blocks(data: bytes, location: str, warnings: list[str]) -> list[Any]:
                 continue
             end = tail.start()
         raw = data[m.end():end].strip()
+        budget.check()
         if raw.startswith(b"<!--"):
             raw = raw[4:].rsplit(b"-->", 1)[0]
         if raw.startswith(b"//<![CDATA["):
@@ -245,9 +260,11 @@ def jsonld_blocks(data: bytes, location: str, warnings: list[str]) -> list[Any]:
         if not raw.strip():
             continue
         try:
-            out.append(json.loads(raw.decode("utf-8", "replace"), strict=False))
-        except (ValueError, RecursionError) as exc:
-            bad.append(f"block {i}: {str(exc)[:80]}")
+            out.append(decode_json(raw, location, f"JSON-LD block {i}", warnings, strict=False))
+        except InputTooLarge:
+            raise
+        except ParseError as exc:
+            bad.append(f"block {i}: {exc.reason[:100]}")
     if bad and not out:
         raise ParseError(location, f"no readable JSON-LD: {'; '.join(bad)}")
     if bad:
@@ -287,9 +304,10 @@ def aggregate_dict(node: dict[str, Any], syntax: str, item_name: str | None, ite
     }
 
 
-def collect_jsonld(objs: list[Any]) -> Collected:
+def collect_jsonld(objs: list[Any], location: str = "") -> Collected:
     """Reviews and AggregateRatings anywhere in the JSON-LD (any nesting, @graph list or object)."""
     col = Collected()
+    budget = CpuBudget(location)
     by_id: dict[str, dict[str, Any]] = {}
     # iterative walk (deep or hostile JSON must not hit the recursion limit); parent = enclosing item
     stack: list[tuple[Any, dict[str, Any] | None, str | None, str]] = [
@@ -299,6 +317,7 @@ def collect_jsonld(objs: list[Any]) -> Collected:
     aggs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     seen: set[int] = set()
     while stack:
+        budget.check()
         node, parent, key, path = stack.pop()
         if isinstance(node, list):
             stack.extend((v, parent, key, f"{path}[{j}]") for j, v in reversed(list(enumerate(node))))
@@ -384,7 +403,59 @@ def _clean_text(s: str) -> str | None:
     return out or None
 
 
-def microdata_items(data: bytes) -> list[MicroItem]:
+#: elements without content (never nest) and elements whose end tag may be left out (the parser closes them
+#: at the next sibling, so counting them would see depth where there is none)
+_VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr basefont bgsound frame "
+                  b"keygen image".split())
+_OPTIONAL_END = frozenset(b"p li dt dd option optgroup tr td th thead tbody tfoot colgroup caption rb rt rp rtc "
+                          b"html head body".split())
+_RAW_TEXT = frozenset(b"script style textarea title xmp iframe noembed noframes plaintext".split())
+_TAG = re.compile(rb"<(?:(!--)|(/?)([A-Za-z][A-Za-z0-9:-]*)([^>]*)>)")
+
+
+def check_html_nesting(data: bytes, location: str) -> None:
+    """InputTooLarge when elements nest deeper than ``LIMITS.max_nesting``, from one regex pass over the tags.
+
+    Before the HTML parse on purpose: the parse is linear, but reading microdata off a deep tree is not (each
+    property's text is its whole subtree, each property looks up its item through its ancestors), so 10^5
+    nested elements would take minutes. Comments and raw-text elements (script, style) are skipped, void
+    elements and elements with an optional end tag are not counted: real pages stay far below the budget.
+    """
+    limit = _base.LIMITS.max_nesting
+    if data.count(b"<") <= limit:
+        return
+    budget = CpuBudget(location)
+    depth = 0
+    pos = 0
+    n = 0
+    while (m := _TAG.search(data, pos)) is not None:
+        pos = m.end()
+        n += 1
+        if n % 10_000 == 0:
+            budget.check()
+        if m.group(1):  # <!-- … -->
+            end = data.find(b"-->", m.start() + 4)
+            pos = len(data) if end < 0 else end + 3
+            continue
+        name = m.group(3).lower()
+        if name in _VOID or name in _OPTIONAL_END:
+            continue
+        if m.group(2):
+            depth = max(depth - 1, 0)
+            continue
+        if m.group(4).endswith(b"/"):
+            continue
+        if name in _RAW_TEXT:
+            close = re.compile(rb"</" + re.escape(name), re.I).search(data, pos)
+            pos = len(data) if close is None else close.start()
+            continue
+        depth += 1
+        if depth > limit:
+            raise InputTooLarge(location, f"HTML elements nest more than {limit} levels deep (the nesting budget, "
+                                          f"LIMITS.max_nesting; at byte {m.start()}); refused before parsing")
+
+
+def microdata_items(data: bytes, location: str = "") -> list[MicroItem]:
     """All microdata items of a page, nested items as MicroItem values (selectolax/lexbor parse).
 
     Only elements carrying itemscope/itemprop are visited; each property is attached to its nearest
@@ -392,12 +463,15 @@ def microdata_items(data: bytes) -> list[MicroItem]:
     """
     from selectolax.lexbor import LexborHTMLParser
 
+    check_html_nesting(data, location)
     tree = LexborHTMLParser(data.decode("utf-8", "replace"))
     nodes = tree.css("[itemscope], [itemprop]")
     items: dict[int, MicroItem] = {}
     top: list[MicroItem] = []
     visited: set[int] = set()
+    budget = CpuBudget(location)
     for order, node in enumerate(nodes):
+        budget.check()
         if node.mem_id in visited:  # lexbor returns a node once per matching selector of the group
             continue
         visited.add(node.mem_id)
@@ -540,11 +614,18 @@ def build_result(source: str, parser_id: str, col: Collected, *, meta: PageMeta,
     id_uses: dict[str, int] = {}
     dup = 0
     bad_dates: list[str] = []
+    rejects: list[Reject] = []
+    budget = CpuBudget(location)
     for r in col.reviews:
+        budget.check()
         published = parse_when(r.published) or parse_when(r.created)
-        for raw in (r.published, r.created, r.modified):
-            if text_of(raw) and parse_when(raw) is None:
+        for field_name, raw in (("datePublished", r.published), ("dateCreated", r.created),
+                                ("dateModified", r.modified)):
+            problem = when_and_problem(raw)[1]
+            if problem:  # the value is refused (left empty); the review is kept
                 bad_dates.append(str(text_of(raw))[:40])
+                rejects.append(Reject(r.position, f"{field_name}: {problem} ({str(text_of(raw))[:40]!r}); left empty",
+                                      field_name, text_of(raw)))
         value = to_number(r.rating)
         best = to_number(r.best)
         worst = to_number(r.worst)
@@ -593,8 +674,8 @@ def build_result(source: str, parser_id: str, col: Collected, *, meta: PageMeta,
             "published_at": published,
             "updated_at": parse_when(r.modified),
             "language": lang or page_lang,
-            "title": r.title,
-            "text": r.body,
+            "title": redact_name(r.title, author, parts=False),  # a signature; the author is never stored
+            "text": redact_name(r.body, author, parts=False),
             "reply_text": None,
             "replied_at": None,
             "is_verified": None,
@@ -615,4 +696,4 @@ def build_result(source: str, parser_id: str, col: Collected, *, meta: PageMeta,
         else:
             empty_reason = empty_reason_if_none
     return ParseResult(source, parser_id, measures_frame(rows), len(rows), page=None, aggregates=aggregates,
-                       warnings=warnings, empty_reason=empty_reason)
+                       warnings=warnings, empty_reason=empty_reason, rejects=rejects)

@@ -29,8 +29,18 @@ import re
 from collections import Counter
 from typing import Any, ClassVar
 
-from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
-from cx_pipeline.sources.reviews._review_common import app_stars, clean_text, get, load_json, stars, utc_from_iso
+from cx_pipeline.sources.base import CpuBudget, PageInfo, ParseError, ParseResult, Reject, SourceFormat, measures_frame
+from cx_pipeline.sources.reviews._review_common import (
+    app_stars,
+    check_not_all_refused,
+    clean_own_text,
+    clean_text,
+    get,
+    load_json,
+    refuse,
+    stars,
+    utc_from_iso,
+)
 
 #: Apple serves at most this many pages of the customer-reviews feed
 MAX_PAGES = 10
@@ -112,7 +122,8 @@ class AppStoreRssFormat(SourceFormat):
                 empty_reason=f"Apple's feed stops at page {MAX_PAGES} ('{data[:80].decode('utf-8', 'replace')}'): "
                              "the end of the feed, not an error",
             )
-        obj = load_json(data, location, "an App Store customer-reviews feed")
+        warnings: list[str] = []
+        obj = load_json(data, location, "an App Store customer-reviews feed", warnings)
         feed = obj.get("feed") if isinstance(obj, dict) else None
         if not isinstance(feed, dict):
             raise ParseError(location, "expected a JSON object with a 'feed' object (App Store customer-reviews feed)")
@@ -134,18 +145,25 @@ class AppStoreRssFormat(SourceFormat):
         rows: list[dict[str, Any]] = []
         versions: dict[str, str] = {}
         votes: dict[str, dict[str, int | None]] = {}
-        warnings: list[str] = []
         notes: Counter[str] = Counter()
         seen: set[str] = set()
+        rejects: list[Reject] = []
+        budget = CpuBudget(location)
         for i, entry in enumerate(entries):
+            budget.check()
             where = f"feed.entry[{i}]"
             if not isinstance(entry, dict):
-                raise ParseError(location, f"{where} is a {type(entry).__name__}, expected an object")
+                rejects.append(Reject(where, f"{where} is a {type(entry).__name__}, expected an object"))
+                continue
             if _is_app_entry(entry):
                 page.business.update({k: v for k, v in self._app_metadata(entry).items() if v is not None})
                 notes["first entry is the app itself (legacy feed): read as app metadata"] += 1
                 continue
-            row = self._review_row(entry, where, location, country, notes)
+            try:
+                row = self._review_row(entry, where, location, country, notes)
+            except ParseError as exc:  # one bad entry is refused; the rest of the page is kept
+                refuse(rejects, exc, where, _label(entry.get("id")))
+                continue
             rid = row["native_id"]
             if rid in seen:
                 warnings.append(f"{where} repeats review {rid} on the same page; kept the first")
@@ -162,6 +180,7 @@ class AppStoreRssFormat(SourceFormat):
         page.business["votes"] = votes
         warnings.extend(f"{msg} ({n} entr{'y' if n == 1 else 'ies'})" for msg, n in sorted(notes.items()))
 
+        check_not_all_refused(location, rejects, len(rows))
         last = self._last_page(feed)
         empty_reason = None
         if rows:
@@ -177,7 +196,7 @@ class AppStoreRssFormat(SourceFormat):
         if page.total_pages is not None and current < page.total_pages:
             page.next_url = url_for_page(location, current + 1)
         return ParseResult(self.name, self.parser_id, measures_frame(rows), len(rows), page=page,
-                           warnings=warnings, empty_reason=empty_reason)
+                           warnings=warnings, empty_reason=empty_reason, rejects=rejects)
 
     def _review_row(self, entry: dict[str, Any], where: str, location: str, country: str | None,
                     notes: Counter[str]) -> dict[str, Any]:
@@ -185,7 +204,7 @@ class AppStoreRssFormat(SourceFormat):
         if isinstance(rid, int) and not isinstance(rid, bool):
             rid = str(rid)
         if not isinstance(rid, str) or not rid.strip():
-            raise ParseError(location, f"{where} has no review id (id.label)")
+            raise ParseError(location, f"{where} has no review id (id.label)", field="id.label", value=rid)
         rid = rid.strip()
         rating = stars(_label(entry.get("im:rating")), where=f"{where} ({rid})", location=location)
         published = utc_from_iso(_label(entry.get("updated")), field=f"{where} updated", location=location)
@@ -196,11 +215,12 @@ class AppStoreRssFormat(SourceFormat):
         if country is None and isinstance(author_uri, str):
             m = _AUTHOR_COUNTRY.search(author_uri)
             country = m.group(1).upper() if m else None
+        name = _label(get(entry, "author", "name"))  # masked in the texts, never stored
         return {
             **app_stars(rid, where, rating),
             "published_at": published,
-            "title": clean_text(_label(entry.get("title"))),
-            "text": _content_text(entry.get("content")),
+            "title": clean_own_text(_label(entry.get("title")), name),
+            "text": clean_own_text(_content_text(entry.get("content")), name),
             "country": country,
             "customer_ref": f"appstore-user:{user.group(1)}" if user else None,
         }

@@ -37,12 +37,15 @@ import re
 from collections import Counter
 from typing import Any, ClassVar
 
-from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
+from cx_pipeline.sources.base import CpuBudget, PageInfo, ParseError, ParseResult, Reject, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
+    check_not_all_refused,
+    clean_own_text,
     clean_text,
     get,
     language_code,
     load_json,
+    refuse,
     stars,
     utc_from_epoch,
     utc_from_iso,
@@ -82,7 +85,13 @@ class GooglePlacesFormat(SourceFormat):
         return legacy or new
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
-        obj = load_json(data, location, "a Places API response")
+        warnings: list[str] = []
+        obj = load_json(data, location, "a Places API response", warnings)
+        result = self._dispatch(obj, location)
+        result.warnings[:0] = warnings
+        return result
+
+    def _dispatch(self, obj: Any, location: str) -> ParseResult:
         if not isinstance(obj, dict):
             raise ParseError(location, "expected a Places API JSON object (Place Details or a v1 place)")
         if "result" in obj or "status" in obj:
@@ -111,32 +120,39 @@ class GooglePlacesFormat(SourceFormat):
             raise ParseError(location, "Place Details 'result' is missing or not an object")
         place_id = clean_text(place.get("place_id")) or clean_text(place.get("id")) or "unknown-place"
         name = clean_text(place.get("name"))
-        reviews = self._review_list(place.get("reviews"), "result.reviews", location)
         rows: list[dict[str, Any]] = []
         notes: Counter[str] = Counter()
-        for i, review in enumerate(reviews):
-            where = f"result.reviews[{i}]"
-            rating = stars(review.get("rating"), where=where, location=location)
-            user = account_id(review.get("author_url"))
-            published = utc_from_epoch(review.get("time"), field=f"{where} time", location=location)
-            rid = f"{place_id}:{user}" if user else f"{place_id}:t{review.get('time')}"
-            language = language_code(review.get("language"))
-            if review.get("translated") is True:
-                notes[f"machine-translated review without its original (original language "
-                      f"{review.get('original_language')!r}); request reviews_no_translations=true"] += 1
-            base = {
-                "native_id": rid,
-                "position": where,
-                "occurred_at": None,
-                "published_at": published,
-                "language": language,
-                "location": name,
-                "customer_ref": f"google-user:{user}" if user else None,
-            }
-            rows.append({**base, **_star(rating), "text": clean_text(review.get("text"))})
-            rows.extend(self._aspects(review.get("aspects"), base, where, location, notes))
+        rejects: list[Reject] = []
+        for where, review in self._reviews(place.get("reviews"), "result.reviews", location, rejects):
+            try:
+                rows.extend(self._legacy_rows(review, where, place_id, name, location, notes))
+            except ParseError as exc:  # one bad review is refused; the rest of the response is kept
+                refuse(rejects, exc, where)
         page = self._page(place_id, name, place.get("rating"), place.get("user_ratings_total"))
-        return self._result(rows, page, notes, location)
+        return self._result(rows, page, notes, location, rejects)
+
+    def _legacy_rows(self, review: dict[str, Any], where: str, place_id: str, name: str | None, location: str,
+                     notes: Counter[str]) -> list[dict[str, Any]]:
+        rating = stars(review.get("rating"), where=where, location=location)
+        user = account_id(review.get("author_url"))
+        published = utc_from_epoch(review.get("time"), field=f"{where} time", location=location)
+        rid = f"{place_id}:{user}" if user else f"{place_id}:t{review.get('time')}"
+        language = language_code(review.get("language"))
+        if review.get("translated") is True:
+            notes[f"machine-translated review without its original (original language "
+                  f"{review.get('original_language')!r}); request reviews_no_translations=true"] += 1
+        base = {
+            "native_id": rid,
+            "position": where,
+            "occurred_at": None,
+            "published_at": published,
+            "language": language,
+            "location": name,
+            "customer_ref": f"google-user:{user}" if user else None,
+        }
+        text = clean_own_text(review.get("text"), review.get("author_name"))
+        return [{**base, **_star(rating), "text": text},
+                *self._aspects(review.get("aspects"), base, where, location, notes)]
 
     def _aspects(self, aspects: Any, base: dict[str, Any], where: str, location: str,
                  notes: Counter[str]) -> list[dict[str, Any]]:
@@ -149,7 +165,8 @@ class GooglePlacesFormat(SourceFormat):
             kind = get(aspect, "type")
             value = get(aspect, "rating")
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3:
-                raise ParseError(location, f"{where}.aspects[{j}] has rating {value!r}, expected 0..3")
+                raise ParseError(location, f"{where}.aspects[{j}] has rating {value!r}, expected 0..3",
+                                 field=f"aspects[{j}].rating", value=value)
             if kind == "overall":
                 notes["legacy 'overall' aspect (0-3) dropped: the 1-5 rating is the overall score"] += 1
                 continue
@@ -167,32 +184,40 @@ class GooglePlacesFormat(SourceFormat):
         place_id = clean_text(place.get("id")) or clean_text(place.get("name")) or "unknown-place"
         display = place.get("displayName")
         name = clean_text(display.get("text")) if isinstance(display, dict) else clean_text(display)
-        reviews = self._review_list(place.get("reviews"), "reviews", location)
         rows: list[dict[str, Any]] = []
         notes: Counter[str] = Counter()
-        for i, review in enumerate(reviews):
-            where = f"reviews[{i}]"
-            rating = stars(review.get("rating"), where=where, location=location)
-            author = review.get("authorAttribution")
-            user = account_id(author.get("uri")) if isinstance(author, dict) else None
-            published = utc_from_iso(review.get("publishTime"), field=f"{where} publishTime", location=location)
-            rid = clean_text(review.get("name")) or (f"{place_id}:{user}" if user else None)
-            if rid is None:
-                raise ParseError(location, f"{where} has neither a review name nor an author uri: cannot be identified")
-            shown, original = review.get("text"), review.get("originalText")
-            text, language = self._original(shown, original, notes)
-            rows.append({
-                "native_id": rid,
-                "position": where,
-                **_star(rating),
-                "published_at": published,
-                "language": language,
-                "text": text,
-                "location": name,
-                "customer_ref": f"google-user:{user}" if user else None,
-            })
+        rejects: list[Reject] = []
+        for where, review in self._reviews(place.get("reviews"), "reviews", location, rejects):
+            try:
+                rows.append(self._new_row(review, where, place_id, name, location, notes))
+            except ParseError as exc:  # one bad review is refused; the rest of the response is kept
+                refuse(rejects, exc, where, review.get("name"))
         page = self._page(place_id, name, place.get("rating"), place.get("userRatingCount"))
-        return self._result(rows, page, notes, location)
+        return self._result(rows, page, notes, location, rejects)
+
+    def _new_row(self, review: dict[str, Any], where: str, place_id: str, name: str | None, location: str,
+                 notes: Counter[str]) -> dict[str, Any]:
+        rating = stars(review.get("rating"), where=where, location=location)
+        author = review.get("authorAttribution")
+        user = account_id(author.get("uri")) if isinstance(author, dict) else None
+        published = utc_from_iso(review.get("publishTime"), field=f"{where} publishTime", location=location)
+        rid = clean_text(review.get("name")) or (f"{place_id}:{user}" if user else None)
+        if rid is None:
+            raise ParseError(location, f"{where} has neither a review name nor an author uri: cannot be identified",
+                             field="name")
+        shown, original = review.get("text"), review.get("originalText")
+        text, language = self._original(shown, original, notes)
+        reviewer = author.get("displayName") if isinstance(author, dict) else None
+        return {
+            "native_id": rid,
+            "position": where,
+            **_star(rating),
+            "published_at": published,
+            "language": language,
+            "text": clean_own_text(text, reviewer),
+            "location": name,
+            "customer_ref": f"google-user:{user}" if user else None,
+        }
 
     @staticmethod
     def _original(shown: Any, original: Any, notes: Counter[str]) -> tuple[str | None, str | None]:
@@ -210,15 +235,21 @@ class GooglePlacesFormat(SourceFormat):
 
     # -- shared ----------------------------------------------------------------------------------
     @staticmethod
-    def _review_list(reviews: Any, where: str, location: str) -> list[dict[str, Any]]:
+    def _reviews(reviews: Any, where: str, location: str, rejects: list[Reject]) -> list[tuple[str, dict[str, Any]]]:
+        """(position, review) of each review object; anything else in the list is a reject."""
         if reviews is None:
             return []
         if not isinstance(reviews, list):
             raise ParseError(location, f"{where} is a {type(reviews).__name__}, expected a list")
+        out = []
+        budget = CpuBudget(location)
         for i, r in enumerate(reviews):
-            if not isinstance(r, dict):
-                raise ParseError(location, f"{where}[{i}] is a {type(r).__name__}, expected an object")
-        return reviews
+            budget.check()
+            if isinstance(r, dict):
+                out.append((f"{where}[{i}]", r))
+            else:
+                rejects.append(Reject(f"{where}[{i}]", f"{where}[{i}] is a {type(r).__name__}, expected an object"))
+        return out
 
     @staticmethod
     def _page(place_id: str, name: str | None, rating: Any, count: Any) -> PageInfo:
@@ -226,7 +257,9 @@ class GooglePlacesFormat(SourceFormat):
                         business={"place_id": place_id, "name": name, "rating": rating, "rating_count": count})
         return page
 
-    def _result(self, rows: list[dict[str, Any]], page: PageInfo, notes: Counter[str], location: str) -> ParseResult:
+    def _result(self, rows: list[dict[str, Any]], page: PageInfo, notes: Counter[str], location: str,
+                rejects: list[Reject]) -> ParseResult:
+        check_not_all_refused(location, rejects, len(rows))
         seen: set[tuple[str, str]] = set()
         kept = []
         warnings = [f"{msg} ({n} review(s))" for msg, n in sorted(notes.items())]
@@ -253,7 +286,7 @@ class GooglePlacesFormat(SourceFormat):
                 "worst_rating": 1.0,
             })
         return ParseResult(self.name, self.parser_id, measures_frame(kept), n_reviews, page=page,
-                           aggregates=aggregates, warnings=warnings,
+                           aggregates=aggregates, warnings=warnings, rejects=rejects,
                            empty_reason=None if kept else "the place has no reviews in this response")
 
 

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
+from cx_pipeline.sources.base import CpuBudget, PageInfo, ParseError, ParseResult, Reject, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
     app_stars,
+    check_not_all_refused,
+    clean_own_text,
     clean_reply,
     clean_text,
     get,
     language_code,
     load_json,
+    refuse,
     stars,
     utc_from_seconds_nanos,
 )
@@ -54,7 +57,8 @@ class GooglePlayApiFormat(SourceFormat):
         return head[:1] in (b"[", b"{") and b'"userComment"' in head and b'"reviewId"' in head
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
-        obj = load_json(data, location, "Android Publisher API reviews")
+        warnings: list[str] = []
+        obj = load_json(data, location, "Android Publisher API reviews", warnings)
         if isinstance(obj, dict) and "reviews" in obj:
             reviews = obj["reviews"]
         elif isinstance(obj, dict) and "reviewId" in obj:
@@ -66,13 +70,20 @@ class GooglePlayApiFormat(SourceFormat):
                                        "objects or one review object")
         rows: list[dict[str, Any]] = []
         versions: dict[str, str] = {}
-        warnings: list[str] = []
         seen: set[str] = set()
+        rejects: list[Reject] = []
+        budget = CpuBudget(location)
         for i, review in enumerate(reviews):
+            budget.check()
             where = f"reviews[{i}]"
             if not isinstance(review, dict):
-                raise ParseError(location, f"{where} is a {type(review).__name__}, expected an object")
-            row, version = self._row(review, where, location)
+                rejects.append(Reject(where, f"{where} is a {type(review).__name__}, expected an object"))
+                continue
+            try:
+                row, version = self._row(review, where, location)
+            except ParseError as exc:  # one bad review is refused; the rest of the file is kept
+                refuse(rejects, exc, where, review.get("reviewId"))
+                continue
             if row["native_id"] in seen:
                 warnings.append(f"{where} repeats review {row['native_id']}; kept the first")
                 continue
@@ -80,17 +91,18 @@ class GooglePlayApiFormat(SourceFormat):
             if version:
                 versions[row["native_id"]] = version
             rows.append(row)
+        check_not_all_refused(location, rejects, len(rows))
         page = PageInfo(total_count=len(rows), business={"app_versions": versions})
         token = get(obj, "tokenPagination", "nextPageToken") if isinstance(obj, dict) else None
         if token:
             warnings.append("the response has a nextPageToken: more reviews exist than this file holds")
         return ParseResult(SOURCE, self.parser_id, measures_frame(rows), len(rows), page=page, warnings=warnings,
-                           empty_reason=None if rows else "the response lists no reviews")
+                           empty_reason=None if rows else "the response lists no reviews", rejects=rejects)
 
     def _row(self, review: dict[str, Any], where: str, location: str) -> tuple[dict[str, Any], str | None]:
         rid = review.get("reviewId")
         if not isinstance(rid, str) or not rid.strip():
-            raise ParseError(location, f"{where} has no reviewId")
+            raise ParseError(location, f"{where} has no reviewId", field="reviewId", value=rid)
         comments = review.get("comments")
         if not isinstance(comments, list):
             raise ParseError(location, f"{where} ({rid}) has no comments list")
@@ -103,6 +115,7 @@ class GooglePlayApiFormat(SourceFormat):
         rating = stars(user.get("starRating"), where=f"{where} ({rid})", location=location)
         raw_text = user.get("text")
         title, text = split_title(raw_text if isinstance(raw_text, str) else None)
+        name = review.get("authorName")  # masked in the texts, never stored
         name, code = clean_text(user.get("appVersionName")), user.get("appVersionCode")
         version = " ".join(v for v in (name, f"({code})" if code not in (None, "") else None) if v) or None
         return {
@@ -110,9 +123,9 @@ class GooglePlayApiFormat(SourceFormat):
             "published_at": utc_from_seconds_nanos(user.get("lastModified"), field=f"{where} lastModified",
                                                    location=location),
             "language": language_code(user.get("reviewerLanguage")),
-            "title": title,
-            "text": text,
-            "reply_text": clean_reply(dev.get("text")) if dev else None,
+            "title": clean_own_text(title, name),
+            "text": clean_own_text(text, name),
+            "reply_text": clean_reply(dev.get("text"), name) if dev else None,
             "replied_at": utc_from_seconds_nanos(dev.get("lastModified"), field=f"{where} developerComment",
                                                  location=location) if dev else None,
         }, version

@@ -22,12 +22,14 @@ import csv
 import io
 from typing import Any
 
-from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
+from cx_pipeline.sources.base import CpuBudget, PageInfo, ParseError, ParseResult, Reject, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
     app_stars,
+    check_not_all_refused,
     clean_reply,
     clean_text,
     language_code,
+    refuse,
     stars,
     utc_from_epoch,
     utc_from_iso,
@@ -90,13 +92,21 @@ class GooglePlayConsoleFormat(SourceFormat):
         packages: set[str] = set()
         seen: set[str] = set()
         warnings: list[str] = []
+        rejects: list[Reject] = []
+        budget = CpuBudget(location)
         for n, raw in enumerate(rows[1:], start=2):
+            budget.check()
             if not any(cell.strip() for cell in raw):
                 continue
             if len(raw) != len(header):
-                raise ParseError(location, f"row {n}: {len(raw)} fields, the header has {len(header)}")
+                rejects.append(Reject(f"row {n}", f"row {n}: {len(raw)} fields, the header has {len(header)}"))
+                continue
             row = {name: raw[i] for name, i in col.items()}
-            record = self._row(row, n, location)
+            try:
+                record = self._row(row, n, location)
+            except ParseError as exc:  # one bad row is refused; the rest of the export is kept
+                refuse(rejects, exc, f"row {n}")
+                continue
             rid = record["native_id"]
             if rid in seen:
                 warnings.append(f"row {n} repeats review {rid}; kept the first")
@@ -109,12 +119,13 @@ class GooglePlayConsoleFormat(SourceFormat):
             if version:
                 versions[rid] = version
             out.append(record)
+        check_not_all_refused(location, rejects, len(out), "row")
         rating_only = sum(1 for r in out if r["text"] is None and r["title"] is None)
         if rating_only:
             warnings.append(f"{rating_only} rating-only row(s) (no title or text): star events without text")
         page = PageInfo(total_count=len(out), business={"packages": sorted(packages), "app_versions": versions})
         return ParseResult(self.name, self.parser_id, measures_frame(out), len(out), page=page, warnings=warnings,
-                           empty_reason=None if out else "the export has a header but no review rows")
+                           empty_reason=None if out else "the export has a header but no review rows", rejects=rejects)
 
     def _row(self, row: dict[str, str], n: int, location: str) -> dict[str, Any]:
         where = f"row {n}"

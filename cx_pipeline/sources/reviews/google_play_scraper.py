@@ -33,12 +33,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
+from cx_pipeline.sources.base import CpuBudget, PageInfo, ParseError, ParseResult, Reject, SourceFormat, measures_frame
 from cx_pipeline.sources.reviews._review_common import (
     app_stars,
+    check_not_all_refused,
+    clean_own_text,
     clean_reply,
     clean_text,
     load_json,
+    refuse,
     stars,
     utc_from_naive_or_iso,
 )
@@ -89,7 +92,8 @@ class GooglePlayScraperFormat(SourceFormat):
         return node or python
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
-        obj = load_json(data, location, "google-play-scraper reviews")
+        warnings: list[str] = []
+        obj = load_json(data, location, "google-play-scraper reviews", warnings)
         reviews = _reviews(obj)
         if reviews is None:
             raise ParseError(location, "expected a list of google-play-scraper reviews, {\"data\": [...]} (Node) or "
@@ -97,14 +101,21 @@ class GooglePlayScraperFormat(SourceFormat):
         rows: list[dict[str, Any]] = []
         versions: dict[str, str] = {}
         votes: dict[str, int] = {}
-        warnings: list[str] = []
         notes: Counter[str] = Counter()
         seen: set[str] = set()
+        rejects: list[Reject] = []
+        budget = CpuBudget(location)
         for i, review in enumerate(reviews):
+            budget.check()
             where = f"reviews[{i}]"
             if not isinstance(review, dict):
-                raise ParseError(location, f"{where} is a {type(review).__name__}, expected an object")
-            row = self._row(review, where, location, notes)
+                rejects.append(Reject(where, f"{where} is a {type(review).__name__}, expected an object"))
+                continue
+            try:
+                row = self._row(review, where, location, notes)
+            except ParseError as exc:  # one bad review is refused; the rest of the file is kept
+                refuse(rejects, exc, where, _first(review, _ID)[1])
+                continue
             rid = row["native_id"]
             if rid in seen:
                 warnings.append(f"{where} repeats review {rid}; kept the first")
@@ -117,18 +128,19 @@ class GooglePlayScraperFormat(SourceFormat):
             if isinstance(thumbs, int) and not isinstance(thumbs, bool):
                 votes[rid] = thumbs
             rows.append(row)
+        check_not_all_refused(location, rejects, len(rows))
         warnings.extend(f"{msg} ({n} review(s))" for msg, n in sorted(notes.items()))
         token = obj.get("nextPaginationToken") if isinstance(obj, dict) else None
         if token:
             warnings.append("the file has a nextPaginationToken: more reviews exist than this file holds")
         page = PageInfo(total_count=len(rows), business={"app_versions": versions, "votes": votes})
         return ParseResult(SOURCE, self.parser_id, measures_frame(rows), len(rows), page=page, warnings=warnings,
-                           empty_reason=None if rows else "the file lists no reviews")
+                           empty_reason=None if rows else "the file lists no reviews", rejects=rejects)
 
     def _row(self, review: dict[str, Any], where: str, location: str, notes: Counter[str]) -> dict[str, Any]:
         _, rid = _first(review, _ID)
         if not isinstance(rid, str) or not rid.strip():
-            raise ParseError(location, f"{where} has no review id (id / reviewId)")
+            raise ParseError(location, f"{where} has no review id (id / reviewId)", field="id", value=rid)
         rating = stars(review.get("score"), where=f"{where} ({rid})", location=location)
         date_field, date = _first(review, _DATE)
         published = utc_from_naive_or_iso(date, field=f"{where} {date_field}", location=location)
@@ -142,12 +154,13 @@ class GooglePlayScraperFormat(SourceFormat):
         if review.get("criterias"):
             notes["criterias (per-aspect tags) ignored: not touchpoint ratings"] += 1
         _, text = _first(review, _TEXT)
+        name = review.get("userName")  # masked in the texts, never stored
         return {
             **app_stars(rid.strip(), where, rating),
             "published_at": published,
-            "title": clean_text(review.get("title")),
-            "text": clean_text(text),
-            "reply_text": clean_reply(reply),
+            "title": clean_own_text(review.get("title"), name),
+            "text": clean_own_text(text, name),
+            "reply_text": clean_reply(reply, name),
             "replied_at": utc_from_naive_or_iso(reply_date, field=f"{where} {reply_field or 'reply'} date",
                                                 location=location),
         }

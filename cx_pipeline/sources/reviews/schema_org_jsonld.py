@@ -59,14 +59,14 @@ class SchemaOrgJsonLdFormat(SourceFormat):
     def parse(self, data: bytes, *, location: str) -> ParseResult:
         col = Collected()
         objs = jsonld_blocks(data, location, col.warnings)
-        found = collect_jsonld(objs)
+        found = collect_jsonld(objs, location)
         col.reviews, col.aggregates = found.reviews, found.aggregates
         col.warnings.extend(found.warnings)
         md_reviews = len(MICRODATA_REVIEW.findall(data))
         if md_reviews and col.reviews:
             col.warnings.append(f"page also has {md_reviews} microdata Review item(s); ignored (JSON-LD reviews win)")
         if MICRODATA_AGGREGATE.search(data) or (md_reviews and not col.reviews):
-            md = collect_microdata(microdata_items(data))
+            md = collect_microdata(microdata_items(data, location))
             col.aggregates.extend(md.aggregates)
             col.warnings.extend(md.warnings)
         reason = "no schema.org Review or AggregateRating in the page's JSON-LD"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
+from cx_pipeline.sources.base import InputTooLarge, ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.reviews._schema_org_common import (
     LD_AGGREGATE_TYPE,
     LD_REVIEW_TYPE,
@@ -41,12 +41,14 @@ class SchemaOrgMicrodataFormat(SourceFormat):
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
         col = Collected()
-        md = collect_microdata(microdata_items(data)) if b"itemscope" in data.lower() else Collected()
+        md = collect_microdata(microdata_items(data, location)) if b"itemscope" in data.lower() else Collected()
         col.reviews, col.aggregates = md.reviews, md.aggregates
         col.warnings.extend(md.warnings)
         if LD_AGGREGATE_TYPE.search(data) or LD_REVIEW_TYPE.search(data):
             try:
-                ld = collect_jsonld(jsonld_blocks(data, location, col.warnings))
+                ld = collect_jsonld(jsonld_blocks(data, location, col.warnings), location)
+            except InputTooLarge:
+                raise
             except ParseError as exc:  # the JSON-LD is only a bonus here; the microdata is what we read
                 col.warnings.append(f"JSON-LD ignored: {exc.reason}")
                 ld = Collected()

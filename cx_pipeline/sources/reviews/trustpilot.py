@@ -46,12 +46,18 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from cx_pipeline.normalize.redact import redact_text
-from cx_pipeline.sources.base import PageInfo, ParseError, ParseResult, SourceFormat, measures_frame
+from cx_pipeline.normalize.redact import redact_name
+from cx_pipeline.sources.base import CpuBudget, PageInfo, ParseError, ParseResult, Reject, SourceFormat, measures_frame
+from cx_pipeline.sources.reviews._review_common import (
+    check_not_all_refused,
+    decode_json,
+    refuse,
+    utc_from_iso,
+)
 
 _NEXT_DATA_TAG = re.compile(rb"<script\b[^>]*\bid\s*=\s*[\"']__NEXT_DATA__[\"'][^>]*>", re.I)
 _SCRIPT_END = re.compile(rb"</script\s*>", re.I)
@@ -59,6 +65,11 @@ _LINK_NEXT = re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']next[\"'][^>]*>", re.I)
 _A_NEXT = re.compile(rb"<a\b[^>]*\bname\s*=\s*[\"']pagination-button-next[\"'][^>]*>", re.I)
 _HREF = re.compile(rb"\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _LD_TAG = re.compile(rb"<script\b[^>]*\btype\s*=\s*[\"']application/ld\+json[\"'][^>]*>", re.I)
+#: what only Trustpilot's own pages carry (not a shop page with a Trustpilot widget): the Next.js app's build
+#: id and the Open Graph site name. Searched in the whole page with bytes.find (memchr speed), so a page padded
+#: with megabytes before them is still recognised.
+SIGNATURES = (b"businessunitprofile-consumersite", b'og:site_name" content="Trustpilot"',
+              b"og:site_name' content='Trustpilot'")
 
 #: review fields seen in 2023–2025 pages; anything else is reported as drift
 KNOWN_REVIEW_FIELDS = frozenset({
@@ -83,26 +94,34 @@ _REPLY_DATE = ("publishedDate", "createdAt", "datePublished", "publishedAt")
 
 def parse_datetime(value: Any, *, field: str, location: str) -> datetime | None:
     """ISO-8601 → tz-aware UTC; naive timestamps from Trustpilot are UTC by construction."""
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        raise ParseError(location, f"{field}: expected an ISO date string, got {type(value).__name__}")
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ParseError(location, f"{field}: not an ISO date: {value[:40]!r}") from exc
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return utc_from_iso(value, field=field, location=location)
 
 
-def extract_next_data(data: bytes, location: str) -> dict[str, Any]:
-    """The ``__NEXT_DATA__`` object of a page (a regex slice: no full HTML parse on the hot path)."""
+def has_signature(data: bytes) -> bool:
+    """Is this one of Trustpilot's own pages (whatever state its ``__NEXT_DATA__`` is in)?"""
+    return any(sig in data for sig in SIGNATURES)
+
+
+def extract_next_data(data: bytes, location: str, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The ``__NEXT_DATA__`` object of a page (a regex slice: no full HTML parse on the hot path).
+
+    A Trustpilot page without a readable block is refused as a whole ("changed or truncated"): its JSON-LD
+    holds the same reviews under other ids and without newlines, so reading it instead would silently change
+    every event id.
+    """
     body = _next_data_slice(data)
     if body is None:
-        raise ParseError(location, "no <script id=\"__NEXT_DATA__\"> block: not a Trustpilot review page, "
-                                   "or its layout changed")
-    obj = _loads(body, location, "__NEXT_DATA__")
+        raise ParseError(location, "changed or truncated Trustpilot page: no <script id=\"__NEXT_DATA__\"> block, or "
+                                   "one cut off before its end (a new layout or a partial download); not re-read as "
+                                   "another format")
+    try:
+        obj = _loads(body, location, "__NEXT_DATA__", warnings)
+    except ParseError as exc:
+        if exc.__class__ is not ParseError:  # a budget (InputTooLarge) is reported as such
+            raise
+        raise ParseError(location, f"changed or truncated Trustpilot page: {exc.reason}") from exc
     if not isinstance(obj, dict):
-        raise ParseError(location, "__NEXT_DATA__ is not a JSON object")
+        raise ParseError(location, "changed or truncated Trustpilot page: __NEXT_DATA__ is not a JSON object")
     return obj
 
 
@@ -116,7 +135,7 @@ def script_body(data: bytes, open_end: int) -> bytes | None:
     if end < 0:
         m = _SCRIPT_END.search(data, open_end)  # upper-case </SCRIPT>
         if not m:
-            return None
+            return None  # cut off before its end: never a partial body
         end = m.start()
     return data[open_end:end]
 
@@ -135,11 +154,8 @@ def _next_data_slice(data: bytes) -> bytes | None:
     return script_body(data, m.end()) if m else None
 
 
-def _loads(raw: bytes, location: str, what: str) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ParseError(location, f"{what} is not valid JSON ({str(exc)[:120]})") from exc
+def _loads(raw: bytes, location: str, what: str, warnings: list[str] | None = None) -> Any:
+    return decode_json(raw, location, what, warnings)
 
 
 def _find_next_href(data: bytes, location: str) -> str | None:
@@ -256,6 +272,8 @@ class TrustpilotFormat(SourceFormat):
     sniff_priority = 10
 
     def sniff(self, data: bytes, filename: str) -> bool:
+        if has_signature(data):  # also a truncated page, or one with megabytes before its <head> content
+            return True
         head = data[:400_000]
         if b"__NEXT_DATA__" in head and b"trustpilot" in head.lower():
             return True
@@ -263,15 +281,17 @@ class TrustpilotFormat(SourceFormat):
         return stripped[:1] in (b"[", b"{") and (b"\"consumer\"" in stripped or b"\"trustScore\"" in stripped)
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
+        warnings: list[str] = []
         stripped = data.lstrip()
         if stripped[:1] in (b"[", b"{"):
-            obj: Any = _loads(stripped, location, "file")
-            return self._parse_obj(obj, location=location, next_href=None, data=None)
-        obj = extract_next_data(data, location)
-        return self._parse_obj(obj, location=location, next_href=_find_next_href(data, location), data=data)
+            obj: Any = _loads(stripped, location, "file", warnings)
+            return self._parse_obj(obj, location=location, next_href=None, data=None, warnings=warnings)
+        obj = extract_next_data(data, location, warnings)
+        return self._parse_obj(obj, location=location, next_href=_find_next_href(data, location), data=data,
+                               warnings=warnings)
 
-    def _parse_obj(self, obj: Any, *, location: str, next_href: str | None, data: bytes | None) -> ParseResult:
-        warnings: list[str] = []
+    def _parse_obj(self, obj: Any, *, location: str, next_href: str | None, data: bytes | None,
+                   warnings: list[str]) -> ParseResult:
         page = PageInfo(next_url=next_href)
         pp: dict[str, Any] | None = None
         if isinstance(obj, list):
@@ -320,11 +340,19 @@ class TrustpilotFormat(SourceFormat):
         pending: list[str] = []
         no_pending_flag = 0
         locations: dict[str, dict[str, Any]] = {}
+        rejects: list[Reject] = []
+        budget = CpuBudget(location)
         for i, review in enumerate(reviews):
+            budget.check()
             if not isinstance(review, dict):
-                raise ParseError(location, f"reviews[{i}] is not an object")
+                rejects.append(Reject(f"reviews[{i}]", f"reviews[{i}] is not an object ({type(review).__name__})"))
+                continue
             unknown.update(k for k in review if k not in KNOWN_REVIEW_FIELDS)
-            row = self._review_row(review, i, location, drift)
+            try:
+                row = self._review_row(review, i, location, drift)
+            except ParseError as exc:  # one bad review is refused; the rest of the page is kept
+                refuse(rejects, exc, f"reviews[{i}]", drift.first(review, _ID, "id"))
+                continue
             flag = drift.first(review, _PENDING, "pending")
             if flag is None:
                 no_pending_flag += 1
@@ -350,12 +378,13 @@ class TrustpilotFormat(SourceFormat):
             warnings.append(f"{no_pending_flag} review(s) carry no pending/isPending flag; taken as published")
         if pending:
             warnings.append(f"left out {len(pending)} pending review(s) awaiting moderation: {pending[:5]}")
+        check_not_all_refused(location, rejects, len(rows) + len(pending))
         empty_reason = None
         if not rows:
             empty_reason = (f"page lists no published reviews (pagination totalCount={page.total_count}"
                             f"{f', {len(pending)} pending left out' if pending else ''})")
         return ParseResult(self.name, self.parser_id, measures_frame(rows), len(rows), page=page,
-                           aggregates=aggregates, warnings=warnings, empty_reason=empty_reason)
+                           aggregates=aggregates, warnings=warnings, empty_reason=empty_reason, rejects=rejects)
 
     def _business_aggregate(self, bu: dict[str, Any], pp: dict[str, Any] | None, data: bytes | None) -> dict[str, Any]:
         """The documented ``business_unit`` aggregate (TrustScore, counts, star histogram)."""
@@ -383,24 +412,28 @@ class TrustpilotFormat(SourceFormat):
         where = f"reviews[{i}]"
         rid = drift.first(review, _ID, "id")
         if not isinstance(rid, str) or not rid.strip():
-            raise ParseError(location, f"{where} has no review id")
+            raise ParseError(location, f"{where} has no review id", field="id", value=rid)
         rating = drift.first(review, _RATING, "rating")
         if isinstance(rating, str) and rating.strip().isdigit():
             drift.used["read a string rating as a number"] += 1
             rating = int(rating.strip())
         if isinstance(rating, bool) or not isinstance(rating, int | float) or not 1 <= rating <= 5:
-            raise ParseError(location, f"{where} ({rid}) has rating {rating!r}, expected 1..5")
+            raise ParseError(location, f"{where} ({rid}) has rating {rating!r}, expected 1..5", field="rating",
+                             value=rating)
         dates = review.get("dates")
         if not isinstance(dates, dict):
             if dates is not None:
-                raise ParseError(location, f"{where} ({rid}) dates is a {type(dates).__name__}, expected an object")
+                raise ParseError(location, f"{where} ({rid}) dates is a {type(dates).__name__}, expected an object",
+                                 field="dates", value=dates)
             dates = review  # older/flattened shape: the date fields sit on the review itself
         reply = drift.first(review, _REPLY, "reply")
         if reply is not None and not isinstance(reply, dict):
-            raise ParseError(location, f"{where} ({rid}) reply is a {type(reply).__name__}, expected an object")
+            raise ParseError(location, f"{where} ({rid}) reply is a {type(reply).__name__}, expected an object",
+                             field="reply", value=reply)
         reply = reply or {}
         consumer = review.get("consumer")
         consumer = consumer if isinstance(consumer, dict) else {}
+        name = consumer.get("displayName")  # masked in the texts below, never stored
         verification = _get(review, "labels", "verification")
         verification = verification if isinstance(verification, dict) else {}
         is_verified = verification.get("isVerified")
@@ -432,9 +465,9 @@ class TrustpilotFormat(SourceFormat):
             "updated_at": parse_datetime(drift.first(dates, _UPDATED, "updatedDate"),
                                          field=f"{where} updatedDate", location=location),
             "language": language,
-            "title": _text(review.get("title")),
-            "text": _text(review.get("text")),
-            "reply_text": redact_text(_text(reply_text)),  # support staff sign with their address/hotline
+            "title": _own_text(review.get("title"), name),
+            "text": _own_text(review.get("text"), name),
+            "reply_text": redact_name(_text(reply_text), name if isinstance(name, str) else None),
             "replied_at": parse_datetime(drift.first(reply, _REPLY_DATE, "reply publishedDate"),
                                          field=f"{where} reply.publishedDate", location=location),
             "is_verified": bool(is_verified) if is_verified is not None else None,
@@ -446,3 +479,8 @@ class TrustpilotFormat(SourceFormat):
 
 def _text(v: Any) -> str | None:
     return v if isinstance(v, str) and v.strip() else None
+
+
+def _own_text(v: Any, name: Any) -> str | None:
+    """The review's own title/text with the reviewer's full name masked (parts of it are too often words)."""
+    return redact_name(_text(v), name if isinstance(name, str) else None, parts=False)
