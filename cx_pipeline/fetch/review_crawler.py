@@ -61,8 +61,9 @@ FORMAT_EXPECTED_LANGUAGE: dict[str, str] = {"trustpilot": "all"}
 Validators = Callable[[str], tuple[str | None, str | None]]
 
 
-#: "superseded": fetched before the format was known, then asked again with the format's query
-Outcome = Literal["ok", "not_modified", "blocked", "changed", "superseded"]
+#: "superseded": fetched before the format was known, then asked again with the format's query;
+#: "error": served but unusable for another reason (5xx after retries, other 4xx, a 304 nobody asked for)
+Outcome = Literal["ok", "not_modified", "blocked", "changed", "superseded", "error"]
 
 
 @dataclass
@@ -226,7 +227,9 @@ def crawl(
         except PageChanged as exc:
             return stop("changed", "changed", exc.reason, exc.page, url, "changed")
         except FetchError as exc:
-            result.problems.append(CrawlProblem("failed", exc.url, exc.reason, exc.page, number))
+            if exc.page is not None:  # the served answer gets its page row (and is archived)
+                return stop("error", "failed", exc.reason, exc.page, url, "failed")
+            result.problems.append(CrawlProblem("failed", exc.url, exc.reason, None, number))
             result.stop_reason = "failed"
             return result
 
@@ -259,6 +262,9 @@ def crawl(
         except ParseError as exc:
             return stop("changed", "changed", f"page does not parse as {fmt.parser_id}: {exc.reason}", fetched,
                         url, "changed")
+        except Exception as exc:  # a parser bug on one hostile page stops this source, never the whole crawl
+            return stop("changed", "changed", f"page does not parse as {fmt.parser_id}: "
+                        f"{type(exc).__name__}: {exc}", fetched, url, "changed")
 
         info = parsed.page
         total_count = info.total_count if info else None
