@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import polars as pl
 import pytest
+from dagster import AssetKey
 
 from cx_pipeline.fetch import (
     ClientConfig,
@@ -135,3 +137,158 @@ def test_crawl_reports_an_unasked_304_as_an_error_page(site: FaultServer, tmp_pa
     assert [p.outcome for p in result.pages] == ["error"]
     assert "no validator" in (result.pages[0].reason or "")
     assert [p.kind for p in result.problems] == ["failed"] and "304" in result.problems[0].reason
+
+
+# -- 12: one broken source never costs the healthy one its day ------------------------------------------
+HEALTHY, BROKEN = "healthy.dk", "broken.dk"
+
+
+def _break(site: FaultServer, kind: str) -> int:
+    """Script ``kind`` on the broken source; returns how many of its pages are fetched OK before it."""
+    path = f"/review/{BROKEN}"
+    page2 = site.page_body(BROKEN, 2, "all", path)
+    page1 = site.page_body(BROKEN, 1, "all", path)
+    assert page1 and page2
+    if kind == "http_403":
+        site.add_fault(path, Fault("status", status=403, times=0))
+        return 0
+    if kind == "invalid_json":  # page 2's __NEXT_DATA__ is cut: a parse error in the middle of the source
+        site.add_fault(path, Fault("body", body=page2.replace(b'"reviews": [', b'"reviews": [,', 1), times=0), page=2)
+        return 1
+    if kind == "date_out_of_range":  # one review on page 1 has month 13
+        bad = page1.replace(b'"publishedDate": "2025-03-', b'"publishedDate": "2025-13-', 1)
+        assert bad != page1
+        site.add_fault(path, Fault("body", body=bad, times=0), page=1)
+        return 0
+    if kind == "unasked_304":
+        site.add_fault(path, Fault("status", status=304, times=0), page=1)
+        return 0
+    raise ValueError(kind)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["http_403", "invalid_json", "date_out_of_range", "unasked_304"])
+def test_a_broken_source_does_not_cost_the_healthy_one_its_events(tmp_path: Path, monkeypatch, kind: str) -> None:
+    from dagster import DagsterInstance
+
+    from cx_pipeline.definitions import build_definitions
+    from cx_pipeline.defs.automation import ingests_to_build
+    from cx_pipeline.storage import ParquetStore
+
+    with FaultServer({HEALTHY: make_reviews(7, prefix="h"), BROKEN: make_reviews(7, prefix="b")}) as site:
+        ok_before = _break(site, kind)
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(
+            f"""
+user_agent: "cx_pipeline-test/1 (+mailto:test@example.com)"
+review_sources:
+  - id: broken
+    brand: Broken
+    url: {site.url(BROKEN)}
+    max_pages: 10
+  - id: healthy
+    brand: Healthy
+    url: {site.url(HEALTHY)}
+    max_pages: 10
+""",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("CX_PIPELINE_HASH_SECRET", "broken-source-secret")
+        defs = build_definitions(data_root=str(tmp_path / "data"), sources_path=str(sources))
+        instance = DagsterInstance.ephemeral()
+        t0 = time.monotonic()
+        ingest = defs.resolve_job_def("ingest_reviews").execute_in_process(
+            instance=instance, partition_key="2026-11-24", raise_on_error=False)
+        ingest_seconds = time.monotonic() - t0
+    build = defs.resolve_job_def("build_scored").execute_in_process(
+        instance=instance, asset_selection=[AssetKey(["events", "touchpoint_events"])], raise_on_error=False)
+
+    # the ingest run succeeds (no step retry, nothing skipped), so the build sensor picks it up the same day
+    assert ingest.success and build.success
+    assert ingest.run_id in ingests_to_build(instance, None)[0]
+    assert ingest_seconds < 30, ingest_seconds  # no retry of the whole step (it took 125-170 s before)
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in ingest.get_asset_check_evaluations()}
+    crawl_check = checks[("raw/review_pages", "not_blocked")]
+    assert not crawl_check.passed and crawl_check.severity.value == "ERROR"
+    problems = crawl_check.metadata["problems"].value
+    assert crawl_check.metadata["problem_sources"].value == ["broken"]
+    assert "broken:" in problems and site.url(BROKEN).split("?")[0] in problems and "healthy" not in problems
+
+    store = ParquetStore(str(tmp_path / "data"))
+    pages = store.read("raw/review_pages").sort("source_id", "page_no")
+    healthy = pages.filter(pl.col("source_id") == "healthy")
+    broken = pages.filter(pl.col("source_id") == "broken")
+    assert healthy["outcome"].to_list() == ["ok", "ok"]
+    assert broken["outcome"].to_list()[:ok_before] == ["ok"] * ok_before
+    failed_row = broken.row(ok_before, named=True)
+    assert failed_row["outcome"] in ("blocked", "changed", "error") and failed_row["reason"]
+    assert failed_row["requested_url"].startswith(site.url(BROKEN))
+
+    events = store.read("events/touchpoint_events")
+    assert events is not None
+    by_brand = dict(events.group_by("brand").agg(pl.col("record_id").n_unique()).iter_rows())
+    assert by_brand.get("Healthy") == 7  # every review of the healthy source reached the analyst table
+    assert by_brand.get("Broken", 0) == 5 * ok_before  # the broken source's good pages are kept too
+
+
+def test_a_parser_crash_stops_only_that_source_as_changed(site: FaultServer, tmp_path: Path) -> None:
+    """Not a ParseError: a parser bug on a hostile page 2 becomes that page's 'changed' row, page 1 is kept."""
+    base = type(get_format("trustpilot"))
+
+    class Crashing(base):  # type: ignore[misc, valid-type]
+        def parse(self, data: bytes, *, location: str):  # type: ignore[no-untyped-def]
+            if "page=2" in location:
+                raise OverflowError("date value out of range")
+            return super().parse(data, location=location)
+
+    result = crawl(PoliteHttpClient(config(tmp_path)), site.url(SLUG), Crashing(), max_pages=5)
+    assert result.stop_reason == "changed"
+    assert [p.outcome for p in result.pages] == ["ok", "changed"]
+    assert "OverflowError: date value out of range" in (result.pages[1].reason or "")
+    assert result.review_count == 5
+
+
+def test_one_source_raising_anything_keeps_the_other_sources_rows(site: FaultServer, tmp_path: Path) -> None:
+    from cx_pipeline.config import ReviewSource, SourcesConfig
+    from cx_pipeline.pipeline.reviews import crawl_review_sources
+    from cx_pipeline.storage import ParquetStore, RawArchive
+
+    polite = PoliteHttpClient(config(tmp_path))
+
+    class Exploding:
+        def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None):  # type: ignore[no-untyped-def]
+            if "/review/other.dk" in url:
+                raise MemoryError("simulated")
+            return polite.get(url, etag=etag, last_modified=last_modified)
+
+    cfg = SourcesConfig(path="sources.yaml", user_agent=UA, survey_inbox=None, review_sources=(
+        ReviewSource(id="bad", brand="Bad", url=site.base_url + "/review/other.dk"),
+        ReviewSource(id="good", brand="Good", url=site.url(SLUG)),
+    ))
+    pages, crawls = crawl_review_sources(cfg, Exploding(), RawArchive(ParquetStore(str(tmp_path / "data"))))
+    rows = {r["source_id"]: r for r in pages.iter_rows(named=True) if r["page_no"] == 1}
+    assert rows["bad"]["outcome"] == "error" and "MemoryError: simulated" in rows["bad"]["reason"]
+    assert rows["bad"]["requested_url"].endswith("/review/other.dk")
+    assert pages.filter(pl.col("source_id") == "good")["outcome"].to_list() == ["ok", "ok", "ok"]
+    assert [c.stop_reason for c in crawls] == ["failed", "last_page"]
+
+
+def test_after_an_incomplete_crawl_the_next_one_does_not_stop_at_known_pages(site: FaultServer,
+                                                                              tmp_path: Path) -> None:
+    """Day 1 is blocked on page 2; day 2's page 1 is all known, yet the crawl must go on to read pages 2-3."""
+    from cx_pipeline.config import ReviewSource, SourcesConfig
+    from cx_pipeline.pipeline.reviews import CrawlHistory, crawl_review_sources
+    from cx_pipeline.storage import ParquetStore, RawArchive
+
+    client = PoliteHttpClient(config(tmp_path))
+    archive = RawArchive(ParquetStore(str(tmp_path / "data")))
+    cfg = SourcesConfig(path="sources.yaml", user_agent=UA, survey_inbox=None,
+                        review_sources=(ReviewSource(id="acme", brand="Acme", url=site.url(SLUG)),))
+    site.add_fault(PATH, Fault("status", status=403), page=2)
+    day1, _ = crawl_review_sources(cfg, client, archive)
+    assert day1["outcome"].to_list() == ["ok", "blocked"]
+    history = CrawlHistory(day1, archive)
+    assert not history.last_crawl_complete("acme")
+    day2, _ = crawl_review_sources(cfg, client, archive, history=history)
+    assert day2["outcome"].to_list()[-2:] == ["ok", "ok"] and day2.height == 3  # pages 2 and 3 read
+    assert CrawlHistory(pl.concat([day1, day2]), archive).last_crawl_complete("acme")

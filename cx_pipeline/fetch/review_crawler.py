@@ -47,7 +47,8 @@ from cx_pipeline.sources.registry import detect_format, get_format
 #: "truncated": the source serves only part of its reviews (App Store feed past page 10, Places' five): the
 #: crawl read all it could but is not complete, so no review is inferred removed from it
 StopReason = Literal["last_page", "max_pages", "known_reached", "truncated", "blocked", "changed", "failed"]
-ProblemKind = Literal["blocked", "changed", "failed", "language_filter", "pagination", "duplicates", "warning"]
+ProblemKind = Literal["blocked", "changed", "failed", "language_filter", "pagination", "duplicates", "rejects",
+                      "warning"]
 
 #: query parameters forced on every request of a format (Trustpilot hides other languages otherwise)
 FORMAT_QUERY: dict[str, dict[str, str]] = {"trustpilot": {"languages": "all"}}
@@ -242,7 +243,11 @@ def crawl(
 
         location = fetched.final_url
         if fmt is None:
-            fmt = _detect(fetched.body, location)
+            try:
+                fmt = _detect(fetched.body, location)
+            except Exception as exc:  # a detector choking on a hostile page: this source stops, loudly
+                return stop("changed", "changed", f"format detection failed: {type(exc).__name__}: {exc}",
+                            fetched, url, "changed")
             if fmt is None:
                 return stop("changed", "changed", "no known source format recognizes this page", fetched, url,
                             "changed")
@@ -265,6 +270,14 @@ def crawl(
         except Exception as exc:  # a parser bug on one hostile page stops this source, never the whole crawl
             return stop("changed", "changed", f"page does not parse as {fmt.parser_id}: "
                         f"{type(exc).__name__}: {exc}", fetched, url, "changed")
+
+        rejects = getattr(parsed, "rejects", None) or []
+        if rejects:  # the page's other reviews are kept; the refused ones must still be seen
+            first = rejects[0]
+            where = " ".join(x for x in (first.position, first.field) if x)
+            result.problems.append(CrawlProblem(
+                "rejects", location, f"{len(rejects)} record(s) on page {number} refused by {fmt.parser_id} "
+                f"(first: {where + ': ' if where else ''}{first.reason})", None, number))
 
         info = parsed.page
         total_count = info.total_count if info else None
