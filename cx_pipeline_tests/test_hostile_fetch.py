@@ -292,3 +292,74 @@ def test_after_an_incomplete_crawl_the_next_one_does_not_stop_at_known_pages(sit
     day2, _ = crawl_review_sources(cfg, client, archive, history=history)
     assert day2["outcome"].to_list()[-2:] == ["ok", "ok"] and day2.height == 3  # pages 2 and 3 read
     assert CrawlHistory(pl.concat([day1, day2]), archive).last_crawl_complete("acme")
+
+
+def _fault_for(kind: str, site: FaultServer) -> tuple[str, Fault, int | None]:
+    """(path, fault, page) for one single-source fault of the broken site."""
+    path = f"/review/{BROKEN}"
+    page1 = site.page_body(BROKEN, 1, "all", path) or b""
+    page2 = site.page_body(BROKEN, 2, "all", path) or b""
+    return {
+        "http_403": (path, Fault("status", status=403, times=0), None),
+        "http_503_forever": (path, Fault("status", status=503, times=0), None),
+        "http_404_page_2": (path, Fault("status", status=404, times=0), 2),
+        "unasked_304": (path, Fault("status", status=304, times=0), 1),
+        "drip": (path, Fault("drip", delay=1.0, times=0), 1),
+        "truncated_forever": (path, Fault("truncate", times=0), 1),
+        "oversize": (path, Fault("oversize", size=5_000_000, times=0), 1),
+        "redirect_off_site": (path, Fault("redirect", location="http://evil.example/x", times=0), 1),
+        "login_wall_page_2": (path, Fault("login_wall", times=0), 2),
+        "waf": (path, Fault.waf(times=0), None),
+        "captcha": (path, Fault("captcha", times=0), None),
+        "changed_layout": (path, Fault("changed_layout", times=0), None),
+        "empty_reviews_page_2": (path, Fault("empty_reviews", times=0), 2),
+        "pagination_ignored": (path, Fault("other_page", serve_page=1, times=0), 2),
+        "invalid_json_page_2": (path, Fault("body", body=page2.replace(b'"reviews": [', b'"reviews": [,', 1),
+                                            times=0), 2),
+        "date_out_of_range": (path, Fault("body", body=page1.replace(b'"publishedDate": "2025-03-',
+                                                                     b'"publishedDate": "2025-13-', 1), times=0), 1),
+        "not_html": (path, Fault("body", body=b"\x00\xff" * 500, times=0), None),
+        "robots_503": ("/robots.txt", Fault("status", status=503, times=0), None),
+        "robots_drip": ("/robots.txt", Fault("drip", delay=1.0, times=0), None),
+        "robots_disallow_all": ("/robots.txt", Fault("body", body=b"User-agent: *\nDisallow: /\n", times=0), None),
+    }[kind]
+
+
+FAULTS = ["http_403", "http_503_forever", "http_404_page_2", "unasked_304", "drip", "truncated_forever", "oversize",
+          "redirect_off_site", "login_wall_page_2", "waf", "captcha", "changed_layout", "empty_reviews_page_2",
+          "pagination_ignored", "invalid_json_page_2", "date_out_of_range", "not_html", "robots_503", "robots_drip",
+          "robots_disallow_all"]
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_every_single_source_fault_is_named_and_leaves_the_healthy_source_whole(tmp_path: Path, kind: str) -> None:
+    """The 20 single-source faults, without Dagster: the broken source's own rows name the fault, the healthy
+    source on another host is crawled whole, and nothing hangs (drips end at the 2 s deadline)."""
+    from cx_pipeline.config import ReviewSource, SourcesConfig
+    from cx_pipeline.pipeline.reviews import crawl_review_sources
+    from cx_pipeline.storage import ParquetStore, RawArchive
+
+    with FaultServer({HEALTHY: make_reviews(12, prefix="h")}) as good, \
+            FaultServer({BROKEN: make_reviews(12, prefix="b")}) as bad:
+        path, fault, page = _fault_for(kind, bad)
+        bad.add_fault(path, fault, page=page)
+        cfg = SourcesConfig(path="sources.yaml", user_agent=UA, survey_inbox=None, review_sources=(
+            ReviewSource(id="broken", brand="Broken", url=bad.url(BROKEN)),
+            ReviewSource(id="healthy", brand="Healthy", url=good.url(HEALTHY)),
+        ))
+        client = PoliteHttpClient(config(tmp_path, allowed_hosts=("127.0.0.1",)))
+        t0 = time.monotonic()
+        pages, crawls = crawl_review_sources(cfg, client, RawArchive(ParquetStore(str(tmp_path / "data"))))
+        took = time.monotonic() - t0
+    assert took < DEADLINE * 2 + 3, took
+    healthy = pages.filter(pl.col("source_id") == "healthy")
+    assert healthy["outcome"].to_list() == ["ok", "ok", "ok"] and healthy["record_count"].sum() == 12
+    broken = {c.source.id: c for c in crawls}["broken"]
+    rows = pages.filter(pl.col("source_id") == "broken")
+    assert broken.problems, "the fault must be reported"
+    assert all(bad.base_url in p for p in broken.problems)  # each problem names the URL
+    assert broken.stop_reason in ("blocked", "changed", "failed") or any("rejects" in p for p in broken.problems)
+    if broken.stop_reason in ("blocked", "changed", "failed"):
+        last = rows.row(rows.height - 1, named=True)
+        assert last["outcome"] in ("blocked", "changed", "error") and last["reason"]
+        assert not {c.source.id: c for c in crawls}["healthy"].problems

@@ -532,7 +532,8 @@ class BaseHttpClient(ABC):
             raise FetchBlocked(page.url, f"HTTP 429 rate limited after {page.attempts} attempt(s)",
                                kind="rate_limited", page=page, attempts=page.attempts)
         if not 200 <= page.status < 300:
-            raise FetchFailed(page.url, f"HTTP {page.status}", page=page, attempts=page.attempts)
+            tries = f" after {page.attempts} attempts" if page.attempts > 1 else ""
+            raise FetchFailed(page.url, f"HTTP {page.status}{tries}", page=page, attempts=page.attempts)
         if not page.body:
             raise FetchFailed(page.url, f"HTTP {page.status} with an empty body", page=page, attempts=page.attempts)
         return page

@@ -143,16 +143,22 @@ def _crawl_one(
             record_count=parsed.record_count if parsed else None,
             language_filter=parsed.page.language_filter if parsed and parsed.page else None,
         ))
-    if result.stop_reason == "failed":  # a request that produced no page still gets a row: visible, not silent
-        for problem in result.problems:
-            if problem.kind == "failed" and problem.page is None:
-                out.rows.append(_error_row(source, started, len(out.rows) + 1, problem.url, problem.reason))
+    # a stop that served no page (network failure, robots.txt refusal) still gets a row: visible, not silent
+    for problem in result.problems:
+        if problem.page is None and problem.kind in _STOP_OUTCOME:
+            out.rows.append(_error_row(source, started, len(out.rows) + 1, problem.url, problem.reason,
+                                       outcome=_STOP_OUTCOME[problem.kind], stop_reason=result.stop_reason))
     return out
 
 
-def _error_row(source: ReviewSource, started: datetime, page_no: int, url: str, reason: str) -> dict[str, Any]:
-    return _page_row(source, started, "failed", page_no=page_no, requested_url=url, final_url=url, outcome="error",
-                     reason=reason, bytes=0, fetched_at=datetime.now(UTC))
+#: page-row outcome of a crawl problem that stopped the source
+_STOP_OUTCOME = {"failed": "error", "blocked": "blocked", "changed": "changed"}
+
+
+def _error_row(source: ReviewSource, started: datetime, page_no: int, url: str, reason: str, *,
+               outcome: str = "error", stop_reason: str = "failed") -> dict[str, Any]:
+    return _page_row(source, started, stop_reason, page_no=page_no, requested_url=url, final_url=url,
+                     outcome=outcome, reason=reason, bytes=0, fetched_at=datetime.now(UTC))
 
 
 def _crawl_one_safely(
