@@ -363,3 +363,44 @@ def test_every_single_source_fault_is_named_and_leaves_the_healthy_source_whole(
         last = rows.row(rows.height - 1, named=True)
         assert last["outcome"] in ("blocked", "changed", "error") and last["reason"]
         assert not {c.source.id: c for c in crawls}["healthy"].problems
+
+
+def test_tls_handshake_dripping_ends_at_the_deadline(tmp_path: Path) -> None:
+    """A TLS server that answers the ClientHello one byte a second: the deadline also covers the handshake."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    conn.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record announcing 16 KiB ...
+                    while not stop.wait(1.0):
+                        conn.sendall(b"\x00")  # ... that arrives one byte a second
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = PoliteHttpClient(config(tmp_path, max_attempts=1, connect_timeout=5.0))  # each byte is in time
+        url = f"https://127.0.0.1:{port}/review/x"
+        t0 = time.monotonic()
+        with pytest.raises(FetchFailed) as err:
+            client.get(url)
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert DEADLINE - 0.2 < took < DEADLINE + SLACK, took
+    assert url in str(err.value) and "deadline" in str(err.value)

@@ -362,12 +362,15 @@ def _write_float(fd: int, value: float) -> None:
 # a wall-clock deadline enforced while the response is being read
 # ----------------------------------------------------------------------------------------------
 class _Deadline:
-    """Shuts down the sockets of a request still running at its deadline.
+    """Shuts down the connection of a request still running at its deadline.
 
-    Socket timeouts bound each ``recv`` only, so a server dripping one byte a second (headers or body)
-    is never timed out, and a check between reads comes only after a read returns. A timer thread that
-    shuts the socket down wakes the blocked read at the deadline, whatever phase the request is in.
-    The connection classes below register every socket a request uses (see ``_WatchedConnection``).
+    Socket timeouts bound each ``recv`` only, so a server dripping one byte a second (TLS handshake,
+    headers or body) is never timed out, and a check between reads comes only after a read returns. A
+    timer thread that shuts the socket down wakes the blocked read at the deadline, whatever phase the
+    request is in. The connection classes below register every socket a request uses (see
+    ``_WatchedConnection``); we keep a duplicate descriptor of each, so the shutdown reaches the connection
+    even after TLS took over the original socket object, and can never hit a descriptor number that was
+    closed and handed to someone else meanwhile.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -387,6 +390,10 @@ class _Deadline:
     def __exit__(self, *exc: object) -> None:
         self.disarm()
         _current.deadline = None
+        with self._lock:
+            for dup in self._socks:
+                dup.close()  # our duplicate only: the connection itself stays open for keep-alive
+            self._socks.clear()
 
     def disarm(self) -> None:
         with self._lock:
@@ -394,34 +401,30 @@ class _Deadline:
         self._timer.cancel()
 
     def register(self, sock: socket.socket | None) -> None:
-        if sock is None:
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return
+        try:
+            dup = socket.socket(fileno=os.dup(fd))
+        except OSError:
             return
         with self._lock:
-            self._socks.append(sock)
+            self._socks.append(dup)
             if self.fired:  # connected after the deadline: cut it at once
-                _shutdown(sock)
+                _shutdown(dup)
 
     def _fire(self) -> None:
         with self._lock:
             if not self._armed:
                 return
             self.fired = True
-            for sock in self._socks:
-                _shutdown(sock)
+            for dup in self._socks:
+                _shutdown(dup)
 
 
 def _shutdown(sock: socket.socket) -> None:
-    """``shutdown(SHUT_RDWR)`` on the socket's descriptor (also under TLS, whose object forbids it)."""
-    fd = sock.fileno()
-    if fd < 0:  # already closed: nothing to wake, and the number may belong to someone else now
-        return
-    raw = socket.socket(fileno=fd)
-    try:
-        raw.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        raw.detach()  # the descriptor stays owned by the connection
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 _current = threading.local()
