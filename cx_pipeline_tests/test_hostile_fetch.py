@@ -404,3 +404,26 @@ def test_tls_handshake_dripping_ends_at_the_deadline(tmp_path: Path) -> None:
         listener.close()
     assert DEADLINE - 0.2 < took < DEADLINE + SLACK, took
     assert url in str(err.value) and "deadline" in str(err.value)
+
+
+def test_refused_records_on_a_page_are_reported_by_the_crawl(site: FaultServer, tmp_path: Path) -> None:
+    """A parser that keeps a page but refuses one review (row-level reject): the page stays ok, the crawl says so."""
+    from dataclasses import replace as dc_replace
+
+    from cx_pipeline.sources.base import Reject
+
+    base = type(get_format("trustpilot"))
+
+    class Refusing(base):  # type: ignore[misc, valid-type]
+        def parse(self, data: bytes, *, location: str):  # type: ignore[no-untyped-def]
+            parsed = super().parse(data, location=location)
+            if "page=2" not in location:
+                return parsed
+            return dc_replace(parsed, rejects=[Reject("review 3", "publishedDate out of range", field="publishedDate",
+                                                      value="2025-13-45", native_id="x")])
+
+    result = crawl(PoliteHttpClient(config(tmp_path)), site.url(SLUG), Refusing(), max_pages=5)
+    assert result.stop_reason == "last_page" and [p.outcome for p in result.pages] == ["ok", "ok", "ok"]
+    [problem] = result.problems
+    assert problem.kind == "rejects" and "page=2" in problem.url
+    assert "1 record(s) on page 2 refused" in problem.reason and "publishedDate out of range" in problem.reason
