@@ -37,6 +37,8 @@ FaultKind = Literal[
     "changed_layout",  # __NEXT_DATA__ without props.pageProps.reviews
     "empty_reviews",  # the normal page but with reviews = []
     "other_page",  # serve page ``serve_page`` instead of the requested one (pagination ignored)
+    "drip",  # the real answer one byte every ``delay`` seconds (headers too with ``drip_headers``)
+    "body",  # status 200 with ``body`` as it is (a page of our own making, e.g. a broken review)
 ]
 
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
@@ -56,6 +58,8 @@ class Fault:
     declare_length: bool = True
     serve_page: int = 1
     times: int = 1
+    drip_headers: bool = False
+    body: bytes = b""
 
     @classmethod
     def waf(cls, status: int = 403, times: int = 1) -> Fault:
@@ -269,11 +273,29 @@ class FaultServer:
                 return server.page_body(segments[1], page_no, query.get("languages"), path, layout)
 
             def _fault(self, fault: Fault, path: str, query: dict[str, str], page_no: int) -> str:
-                normal = self._page(path, query, page_no) or b"not found"
+                if path == "/robots.txt":
+                    normal = server.robots_txt.encode()
+                else:
+                    normal = self._page(path, query, page_no) or b"not found"
                 html_type = {"Content-Type": "text/html; charset=utf-8"}
                 if fault.kind == "status":
-                    self._send(fault.status, f"status {fault.status}".encode(), {"Content-Type": "text/plain",
-                                                                                  **fault.headers})
+                    no_body = fault.status in (204, 304)  # a body there would corrupt the kept-alive connection
+                    self._send(fault.status, b"" if no_body else f"status {fault.status}".encode(),
+                               {"Content-Type": "text/plain", **fault.headers})
+                elif fault.kind == "drip":
+                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len(normal)}\r\n"
+                            "Connection: close\r\n\r\n").encode()
+                    self.close_connection = True
+                    if not fault.drip_headers:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                        head = b""
+                    for i in range(len(head) + len(normal)):
+                        self.wfile.write((head + normal)[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(fault.delay)
+                elif fault.kind == "body":
+                    self._send(200, fault.body, html_type)
                 elif fault.kind == "hang":
                     time.sleep(fault.delay)
                     self._send(200, normal, html_type)

@@ -1,4 +1,5 @@
-"""A crawl that hits a login wall is reported as blocked in the Dagster UI, never as "0 new reviews"."""
+"""A crawl that hits a login wall is reported as blocked in the Dagster UI, never as "0 new reviews";
+the pages fetched before the wall are kept and parsed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .fault_server import Fault, FaultServer, make_reviews
 pytestmark = pytest.mark.e2e
 
 
-def test_login_wall_fails_the_blocking_check_and_keeps_the_raw_page(tmp_path, monkeypatch) -> None:
+def test_login_wall_fails_the_crawl_check_and_keeps_the_raw_page(tmp_path, monkeypatch) -> None:
     with FaultServer({"shop.dk": make_reviews(12)}, per_page=5) as site:
         site.add_fault("/review/shop.dk", Fault("login_wall"), page=2)
         sources = tmp_path / "sources.yaml"
@@ -38,10 +39,13 @@ review_sources:
     assert not blocked.passed
     problems = blocked.metadata["problems"].value
     assert "blocked" in problems and "login" in problems.lower() and "page=2" in problems
-    # the blocking check stopped the downstream parse: nothing passes as "0 new reviews"
-    assert ("events/review_events", "reviews_found") not in checks
+    assert blocked.severity.value == "ERROR" and blocked.metadata["problem_sources"].value == ["shop"]
+    # the check does not hold back what was fetched fine: page 1's reviews are events, the run still ends
+    # (a failed ERROR check in the UI, not a failed run that would also cost every other source its day)
+    assert result.success
     store = ParquetStore(str(tmp_path / "data"))
-    assert store.read("events/review_events") is None
+    events = store.read("events/review_events")
+    assert events is not None and events["record_id"].n_unique() == 5
     pages = store.read("raw/review_pages").sort("page_no")
     assert pages["outcome"].to_list() == ["ok", "blocked"]
     wall = pages.row(1, named=True)

@@ -23,6 +23,7 @@ import hashlib
 import os
 import random
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -36,13 +37,16 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from protego import Protego
+from requests.adapters import HTTPAdapter
 
 #: response headers kept on a FetchedPage (lower-case)
 KEPT_HEADERS = ("etag", "last-modified", "content-type", "date", "retry-after", "location", "server")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SCAN_BYTES = 300_000  # block markers live in the head / first screen of a page
+_TRUNCATED = "x-cx-truncated"  # our own marker on a body cut at the limit on purpose (robots.txt only)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -355,6 +359,130 @@ def _write_float(fd: int, value: float) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# a wall-clock deadline enforced while the response is being read
+# ----------------------------------------------------------------------------------------------
+class _Deadline:
+    """Shuts down the connection of a request still running at its deadline.
+
+    Socket timeouts bound each ``recv`` only, so a server dripping one byte a second (TLS handshake,
+    headers or body) is never timed out, and a check between reads comes only after a read returns. A
+    timer thread that shuts the socket down wakes the blocked read at the deadline, whatever phase the
+    request is in. The connection classes below register every socket a request uses (see
+    ``_WatchedConnection``); we keep a duplicate descriptor of each, so the shutdown reaches the connection
+    even after TLS took over the original socket object, and can never hit a descriptor number that was
+    closed and handed to someone else meanwhile.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._armed = True
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disarm()
+        _current.deadline = None
+        with self._lock:
+            for dup in self._socks:
+                dup.close()  # our duplicate only: the connection itself stays open for keep-alive
+            self._socks.clear()
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._armed = False
+        self._timer.cancel()
+
+    def register(self, sock: socket.socket | None) -> None:
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return
+        try:
+            dup = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return
+        with self._lock:
+            self._socks.append(dup)
+            if self.fired:  # connected after the deadline: cut it at once
+                _shutdown(dup)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._armed:
+                return
+            self.fired = True
+            for dup in self._socks:
+                _shutdown(dup)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()
+
+
+def _watch(sock: socket.socket | None) -> None:
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.register(sock)
+
+
+class _WatchedConnection:
+    """Mixin: hands each socket to the running request's :class:`_Deadline` (new and reused connections)."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        _watch(sock)
+        return sock
+
+    def getresponse(self):  # type: ignore[no-untyped-def]
+        _watch(getattr(self, "sock", None))
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections a :class:`_Deadline` can cut (direct and via an HTTP proxy)."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
+# ----------------------------------------------------------------------------------------------
 # the interface
 # ----------------------------------------------------------------------------------------------
 @runtime_checkable
@@ -407,7 +535,8 @@ class BaseHttpClient(ABC):
             raise FetchBlocked(page.url, f"HTTP 429 rate limited after {page.attempts} attempt(s)",
                                kind="rate_limited", page=page, attempts=page.attempts)
         if not 200 <= page.status < 300:
-            raise FetchFailed(page.url, f"HTTP {page.status}", page=page, attempts=page.attempts)
+            tries = f" after {page.attempts} attempts" if page.attempts > 1 else ""
+            raise FetchFailed(page.url, f"HTTP {page.status}{tries}", page=page, attempts=page.attempts)
         if not page.body:
             raise FetchFailed(page.url, f"HTTP {page.status} with an empty body", page=page, attempts=page.attempts)
         return page
@@ -435,6 +564,8 @@ class PoliteHttpClient(BaseHttpClient):
         if s is None:
             s = requests.Session()
             s.trust_env = self.config.trust_env
+            for prefix in ("http://", "https://"):
+                s.mount(prefix, _DeadlineAdapter())
             s.headers.update({"User-Agent": self.config.user_agent,
                               "Accept": "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
                               "Accept-Encoding": "gzip, deflate"})
@@ -472,13 +603,16 @@ class PoliteHttpClient(BaseHttpClient):
             return parser, note, down
 
     def _fetch_robots(self, origin: str) -> tuple[Protego | None, str, bool]:
-        """RFC 9309: 4xx → no restrictions; 5xx / unreachable → assume everything disallowed."""
+        """RFC 9309: 4xx → no restrictions; 5xx / unreachable → assume everything disallowed.
+
+        A file over ``robots_max_bytes`` is read up to the limit and that part is parsed (RFC 9309 §2.5
+        allows it): ignoring it would turn ``Disallow: /`` followed by padding into allow-all.
+        """
         robots_url = f"{origin}/robots.txt"
+        limit = self.config.robots_max_bytes
         try:
-            page = self._fetch(robots_url, origin_url=robots_url, max_bytes=self.config.robots_max_bytes,
-                               interval=self.config.min_interval)
-        except ResponseTooLarge:
-            return Protego.parse(""), "robots.txt larger than the limit: treated as allow-all", False
+            page = self._fetch(robots_url, origin_url=robots_url, max_bytes=limit,
+                               interval=self.config.min_interval, truncate=True)
         except RedirectRefused as exc:
             return None, f"robots.txt redirect refused ({exc.reason}): treated as disallow-all", False
         except FetchFailed as exc:
@@ -486,10 +620,13 @@ class PoliteHttpClient(BaseHttpClient):
             return None, f"robots.txt unreachable ({exc.reason}): treated as disallow-all", down
         if 400 <= page.status < 500:
             return Protego.parse(""), f"robots.txt HTTP {page.status}: no restrictions", False
-        if page.status >= 500:
+        if not 200 <= page.status < 300:  # 5xx, a 304 we never asked for, a redirect without Location
             return None, f"robots.txt HTTP {page.status}: treated as disallow-all", False
-        text = page.body.decode("utf-8", "replace")
-        return Protego.parse(text), "robots.txt parsed", False
+        body, note = page.body, "robots.txt parsed"
+        if _TRUNCATED in page.headers:
+            body = body[: body.rfind(b"\n") + 1]  # a rule cut mid-line could mean something else
+            note = f"robots.txt larger than {limit} bytes: its first {len(body)} bytes parsed"
+        return Protego.parse(body.decode("utf-8", "replace")), note, False
 
     def crawl_delay(self, url: str) -> float:
         """Our interval for the host of ``url``: configured minimum, raised by robots.txt Crawl-delay."""
@@ -537,12 +674,17 @@ class PoliteHttpClient(BaseHttpClient):
             request_headers["If-Modified-Since"] = last_modified
         page = self._fetch(url, origin_url=url, max_bytes=self.config.max_bytes, interval=self.crawl_delay(url),
                            extra_headers=request_headers, check_robots=True)
+        if page.not_modified and not (etag or last_modified):
+            raise FetchFailed(url, "HTTP 304 Not Modified to a request that sent no validator (no If-None-Match, "
+                              "no If-Modified-Since): there is no stored copy it could refer to, so nothing was "
+                              "read", page=page, attempts=page.attempts)
         if page.not_modified and not page.etag and etag:
             page = replace(page, headers={**page.headers, "etag": etag})
         return self._check(page)
 
     def _fetch(self, url: str, *, origin_url: str, max_bytes: int, interval: float,
-               extra_headers: Mapping[str, str] | None = None, check_robots: bool = False) -> FetchedPage:
+               extra_headers: Mapping[str, str] | None = None, check_robots: bool = False,
+               truncate: bool = False) -> FetchedPage:
         """Follow allowed redirects; every hop is its own rate-limited, retried request."""
         started = time.monotonic()
         hops: list[str] = []
@@ -550,7 +692,7 @@ class PoliteHttpClient(BaseHttpClient):
         total_attempts = 0
         while True:
             status, headers, body, attempts = self._request_with_retries(current, max_bytes, interval,
-                                                                         extra_headers or {})
+                                                                         extra_headers or {}, truncate)
             total_attempts += attempts
             if status in REDIRECT_STATUSES and headers.get("location"):
                 target = urljoin(current, headers["location"])
@@ -578,8 +720,8 @@ class PoliteHttpClient(BaseHttpClient):
                 redirects=tuple(hops),
             )
 
-    def _request_with_retries(self, url: str, max_bytes: int, interval: float,
-                              extra_headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes, int]:
+    def _request_with_retries(self, url: str, max_bytes: int, interval: float, extra_headers: Mapping[str, str],
+                              truncate: bool = False) -> tuple[int, dict[str, str], bytes, int]:
         cfg = self.config
         host = host_key(url)
         last_error = "no attempt made"
@@ -587,16 +729,17 @@ class PoliteHttpClient(BaseHttpClient):
             retry_after: float | None = None
             with self.limiter.slot(host, interval) as slot:
                 try:
-                    status, headers, body = self._request_once(url, max_bytes, extra_headers)
+                    status, headers, body = self._request_once(url, max_bytes, extra_headers, truncate)
                 except ResponseTooLarge as exc:
                     exc.attempts = attempt
                     raise
+                except _TooSlow as exc:
+                    raise FetchFailed(url, str(exc), attempts=attempt) from exc
                 except (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
                         requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
                     raise FetchFailed(url, f"{type(exc).__name__}: {exc}", attempts=attempt) from exc
                 except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                        requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
-                        _TooSlow) as exc:
+                        requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
                     last_error = f"{type(exc).__name__}: {exc}"
                     status = 0
                     headers, body = {}, b""
@@ -627,35 +770,59 @@ class PoliteHttpClient(BaseHttpClient):
                 slot.defer(delay)  # every worker of the run waits, not only this one
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request_once(self, url: str, max_bytes: int,
-                      extra_headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _request_once(self, url: str, max_bytes: int, extra_headers: Mapping[str, str],
+                      truncate: bool = False) -> tuple[int, dict[str, str], bytes]:
+        """One GET, read whole within ``max_response_time`` (a watchdog cuts it at the deadline).
+
+        ``truncate``: past ``max_bytes`` keep the first ``max_bytes`` instead of refusing (robots.txt).
+        """
         cfg = self.config
-        started = time.monotonic()
-        with self.session.get(url, headers=dict(extra_headers), timeout=(cfg.connect_timeout, cfg.read_timeout),
-                              stream=True, allow_redirects=False) as resp:
-            headers = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
-            for k in ("cf-mitigated", "cf-ray"):
-                if k in resp.headers:
-                    headers[k] = resp.headers[k]
-            declared = resp.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise ResponseTooLarge(url, f"Content-Length {declared} exceeds the limit of {max_bytes} bytes",
-                                       status=resp.status_code)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in resp.iter_content(chunk_size=64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ResponseTooLarge(url, f"body exceeds the limit of {max_bytes} bytes (stopped reading)",
-                                           status=resp.status_code)
-                if time.monotonic() - started > cfg.max_response_time:
-                    raise _TooSlow(f"body not complete after {cfg.max_response_time}s ({size} bytes read)")
-                chunks.append(chunk)
-            return resp.status_code, headers, b"".join(chunks)
+        size = 0
+        with _Deadline(cfg.max_response_time) as deadline:
+            try:
+                with self.session.get(url, headers=dict(extra_headers),
+                                      timeout=(cfg.connect_timeout, cfg.read_timeout),
+                                      stream=True, allow_redirects=False) as resp:
+                    headers = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
+                    for k in ("cf-mitigated", "cf-ray"):
+                        if k in resp.headers:
+                            headers[k] = resp.headers[k]
+                    declared = resp.headers.get("content-length")
+                    if not truncate and declared and declared.isdigit() and int(declared) > max_bytes:
+                        raise ResponseTooLarge(url, f"Content-Length {declared} exceeds the limit of {max_bytes} "
+                                               "bytes", status=resp.status_code)
+                    chunks: list[bytes] = []
+                    for chunk in resp.iter_content(chunk_size=64 * 1024):
+                        if size + len(chunk) > max_bytes:
+                            if truncate:
+                                chunks.append(chunk[: max_bytes - size])
+                                size = max_bytes
+                                headers[_TRUNCATED] = str(max_bytes)
+                                break
+                            raise ResponseTooLarge(url, f"body exceeds the limit of {max_bytes} bytes (stopped "
+                                                   "reading)", status=resp.status_code)
+                        size += len(chunk)
+                        chunks.append(chunk)
+                    deadline.disarm()
+                    if deadline.fired:  # the cut may read as a clean end of a body without Content-Length
+                        raise _TooSlow(cfg.max_response_time, size)
+                    return resp.status_code, headers, b"".join(chunks)
+            except (ResponseTooLarge, _TooSlow):
+                raise
+            except Exception as exc:
+                if deadline.fired:
+                    raise _TooSlow(cfg.max_response_time, size) from exc
+                raise
 
 
 class _TooSlow(Exception):
-    """A response trickling in slower than ``max_response_time`` allows (treated like a timeout)."""
+    """The response was not complete at the ``max_response_time`` deadline (a slow drip, a stalled server)."""
+
+    def __init__(self, seconds: float, size: int) -> None:
+        self.seconds = seconds
+        self.size = size
+        super().__init__(f"deadline of {seconds:g}s passed: response not complete after {seconds:g}s "
+                         f"({size} body bytes read); not retried, a dripping server would do it again")
 
 
 # ----------------------------------------------------------------------------------------------

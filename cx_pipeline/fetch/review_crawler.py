@@ -47,7 +47,8 @@ from cx_pipeline.sources.registry import detect_format, get_format
 #: "truncated": the source serves only part of its reviews (App Store feed past page 10, Places' five): the
 #: crawl read all it could but is not complete, so no review is inferred removed from it
 StopReason = Literal["last_page", "max_pages", "known_reached", "truncated", "blocked", "changed", "failed"]
-ProblemKind = Literal["blocked", "changed", "failed", "language_filter", "pagination", "duplicates", "warning"]
+ProblemKind = Literal["blocked", "changed", "failed", "language_filter", "pagination", "duplicates", "rejects",
+                      "warning"]
 
 #: query parameters forced on every request of a format (Trustpilot hides other languages otherwise)
 FORMAT_QUERY: dict[str, dict[str, str]] = {"trustpilot": {"languages": "all"}}
@@ -61,8 +62,9 @@ FORMAT_EXPECTED_LANGUAGE: dict[str, str] = {"trustpilot": "all"}
 Validators = Callable[[str], tuple[str | None, str | None]]
 
 
-#: "superseded": fetched before the format was known, then asked again with the format's query
-Outcome = Literal["ok", "not_modified", "blocked", "changed", "superseded"]
+#: "superseded": fetched before the format was known, then asked again with the format's query;
+#: "error": served but unusable for another reason (5xx after retries, other 4xx, a 304 nobody asked for)
+Outcome = Literal["ok", "not_modified", "blocked", "changed", "superseded", "error"]
 
 
 @dataclass
@@ -226,7 +228,9 @@ def crawl(
         except PageChanged as exc:
             return stop("changed", "changed", exc.reason, exc.page, url, "changed")
         except FetchError as exc:
-            result.problems.append(CrawlProblem("failed", exc.url, exc.reason, exc.page, number))
+            if exc.page is not None:  # the served answer gets its page row (and is archived)
+                return stop("error", "failed", exc.reason, exc.page, url, "failed")
+            result.problems.append(CrawlProblem("failed", exc.url, exc.reason, None, number))
             result.stop_reason = "failed"
             return result
 
@@ -239,7 +243,11 @@ def crawl(
 
         location = fetched.final_url
         if fmt is None:
-            fmt = _detect(fetched.body, location)
+            try:
+                fmt = _detect(fetched.body, location)
+            except Exception as exc:  # a detector choking on a hostile page: this source stops, loudly
+                return stop("changed", "changed", f"format detection failed: {type(exc).__name__}: {exc}",
+                            fetched, url, "changed")
             if fmt is None:
                 return stop("changed", "changed", "no known source format recognizes this page", fetched, url,
                             "changed")
@@ -259,6 +267,17 @@ def crawl(
         except ParseError as exc:
             return stop("changed", "changed", f"page does not parse as {fmt.parser_id}: {exc.reason}", fetched,
                         url, "changed")
+        except Exception as exc:  # a parser bug on one hostile page stops this source, never the whole crawl
+            return stop("changed", "changed", f"page does not parse as {fmt.parser_id}: "
+                        f"{type(exc).__name__}: {exc}", fetched, url, "changed")
+
+        rejects = getattr(parsed, "rejects", None) or []
+        if rejects:  # the page's other reviews are kept; the refused ones must still be seen
+            first = rejects[0]
+            where = " ".join(x for x in (first.position, first.field) if x)
+            result.problems.append(CrawlProblem(
+                "rejects", location, f"{len(rejects)} record(s) on page {number} refused by {fmt.parser_id} "
+                f"(first: {where + ': ' if where else ''}{first.reason})", None, number))
 
         info = parsed.page
         total_count = info.total_count if info else None

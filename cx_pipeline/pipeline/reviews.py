@@ -31,6 +31,8 @@ from cx_pipeline.sources import ParseError, ParseResult, get_format
 from cx_pipeline.storage import ParquetStore, RawArchive
 
 UTC_DT = pl.Datetime("us", "UTC")
+#: crawl stop reasons after which pages past the stop were never read
+INCOMPLETE_STOPS = ("blocked", "changed", "failed")
 
 #: one row per fetched page (the raw review_pages dataset)
 RAW_PAGES_SCHEMA: dict[str, pl.DataType] = {
@@ -86,6 +88,15 @@ class SourceCrawl:
     problems: list[str] = field(default_factory=list)
 
 
+def _page_row(source: ReviewSource, started: datetime, stop_reason: str, **values: Any) -> dict[str, Any]:
+    """One raw/review_pages row: every column present, the source's identity filled in."""
+    row: dict[str, Any] = dict.fromkeys(RAW_PAGES_SCHEMA)
+    row.update(source_id=source.id, brand=source.brand, format=source.format,
+               default_touchpoint=source.default_touchpoint, crawl_started_at=started, stop_reason=stop_reason)
+    row.update(values)
+    return row
+
+
 def _crawl_one(
     source: ReviewSource,
     client: HttpClient,
@@ -96,6 +107,11 @@ def _crawl_one(
 ) -> SourceCrawl:
     fmt = None if source.format == "auto" else get_format(source.format)
     started = datetime.now(UTC)
+    validators = history.validators if history else None
+    if history is not None and not full_resync and not history.last_crawl_complete(source.id):
+        # the last crawl stopped early (blocked, changed, failed): pages past that point were never read, so
+        # neither a known page nor a 304 may stop this one before it reaches them
+        known, validators = None, None
     result = crawl(
         client,
         source.url,
@@ -103,7 +119,7 @@ def _crawl_one(
         max_pages=source.max_pages,
         known=(lambda parsed: known(source, parsed)) if known else None,
         full_resync=full_resync,
-        validators=history.validators if history else None,
+        validators=validators,
     )
     out = SourceCrawl(
         source=source,
@@ -115,60 +131,63 @@ def _crawl_one(
         body = fetched.body or b""
         raw_key = archive.put(body) if body else (history.raw_key_for(fetched.url) if history else None)
         parsed = page.result
-        out.rows.append(
-            {
-                "source_id": source.id,
-                "brand": source.brand,
-                "format": page.format_name or source.format,
-                "default_touchpoint": source.default_touchpoint,
-                "page_no": page_no,
-                "requested_url": fetched.url,
-                "final_url": fetched.final_url,
-                "status": fetched.status,
-                "outcome": page.outcome,
-                "reason": page.reason,
-                "raw_key": raw_key,
-                "sha256": RawArchive.digest(body) if body else None,
-                "bytes": len(body),
-                "content_type": fetched.headers.get("content-type"),
-                "etag": fetched.headers.get("etag"),
-                "last_modified": fetched.headers.get("last-modified"),
-                "fetched_at": fetched.fetched_at,
-                "record_count": parsed.record_count if parsed else None,
-                "language_filter": parsed.page.language_filter if parsed and parsed.page else None,
-                "crawl_started_at": started,
-                "stop_reason": result.stop_reason,
-            }
-        )
-    if result.stop_reason == "failed":  # a request that produced no page still gets a row: visible, not silent
-        for problem in result.problems:
-            if problem.kind == "failed" and problem.page is None:
-                out.rows.append(
-                    {
-                        "source_id": source.id,
-                        "brand": source.brand,
-                        "format": source.format,
-                        "default_touchpoint": source.default_touchpoint,
-                        "page_no": len(out.rows) + 1,
-                        "requested_url": problem.url,
-                        "final_url": problem.url,
-                        "status": None,
-                        "outcome": "error",
-                        "reason": problem.reason,
-                        "raw_key": None,
-                        "sha256": None,
-                        "bytes": 0,
-                        "content_type": None,
-                        "etag": None,
-                        "last_modified": None,
-                        "fetched_at": datetime.now(UTC),
-                        "record_count": None,
-                        "language_filter": None,
-                        "crawl_started_at": started,
-                        "stop_reason": result.stop_reason,
-                    }
-                )
+        out.rows.append(_page_row(
+            source, started, result.stop_reason,
+            format=page.format_name or source.format,
+            page_no=page_no,
+            requested_url=fetched.url,
+            final_url=fetched.final_url,
+            status=fetched.status,
+            outcome=page.outcome,
+            reason=page.reason,
+            raw_key=raw_key,
+            sha256=RawArchive.digest(body) if body else None,
+            bytes=len(body),
+            content_type=fetched.headers.get("content-type"),
+            etag=fetched.headers.get("etag"),
+            last_modified=fetched.headers.get("last-modified"),
+            fetched_at=fetched.fetched_at,
+            record_count=parsed.record_count if parsed else None,
+            language_filter=parsed.page.language_filter if parsed and parsed.page else None,
+        ))
+    # a stop that served no page (network failure, robots.txt refusal) still gets a row: visible, not silent
+    for problem in result.problems:
+        if problem.page is None and problem.kind in _STOP_OUTCOME:
+            out.rows.append(_error_row(source, started, len(out.rows) + 1, problem.url, problem.reason,
+                                       outcome=_STOP_OUTCOME[problem.kind], stop_reason=result.stop_reason))
     return out
+
+
+#: page-row outcome of a crawl problem that stopped the source
+_STOP_OUTCOME = {"failed": "error", "blocked": "blocked", "changed": "changed"}
+
+
+def _error_row(source: ReviewSource, started: datetime, page_no: int, url: str, reason: str, *,
+               outcome: str = "error", stop_reason: str = "failed") -> dict[str, Any]:
+    return _page_row(source, started, stop_reason, page_no=page_no, requested_url=url, final_url=url,
+                     outcome=outcome, reason=reason, bytes=0, fetched_at=datetime.now(UTC))
+
+
+def _crawl_one_safely(
+    source: ReviewSource,
+    client: HttpClient,
+    archive: RawArchive,
+    known: Callable[[ReviewSource, ParseResult], bool] | None,
+    full_resync: bool,
+    history: CrawlHistory | None,
+) -> SourceCrawl:
+    """``_crawl_one``, with anything it raises turned into that source's error row.
+
+    One source's surprise (a bug, a storage hiccup writing its blob) must not cost the other sources the
+    day, nor re-run their crawls through a step retry; the row names the source, URL and exception.
+    """
+    started = datetime.now(UTC)
+    try:
+        return _crawl_one(source, client, archive, known, full_resync, history)
+    except Exception as exc:
+        reason = f"crawl aborted: {type(exc).__name__}: {exc}"
+        return SourceCrawl(source=source, rows=[_error_row(source, started, 1, source.url, reason)],
+                           stop_reason="failed", problems=[f"failed at {source.url}: {reason}"])
 
 
 def crawl_review_sources(
@@ -183,12 +202,14 @@ def crawl_review_sources(
     """Crawl every configured review source (hosts in parallel; the client rate-limits each host).
 
     With ``history`` (what earlier crawls stored) the crawl is incremental: conditional requests
-    and a stop at the first page whose reviews are all stored unchanged.
+    and a stop at the first page whose reviews are all stored unchanged. Each source's failure stays in
+    its own rows (outcome ``blocked`` / ``changed`` / ``error`` with the reason); the others are unaffected.
     """
     sources = list(config.review_sources)
     known = history.known if history else None
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel_hosts, len(sources) or 1))) as pool:
-        crawls = list(pool.map(lambda s: _crawl_one(s, client, archive, known, full_resync, history), sources))
+        crawls = list(pool.map(
+            lambda s: _crawl_one_safely(s, client, archive, known, full_resync, history), sources))
     rows = [r for c in crawls for r in c.rows]
     return pl.DataFrame(rows, schema=RAW_PAGES_SCHEMA), crawls
 
@@ -211,6 +232,13 @@ class CrawlHistory:
         )
         self._by_url = {r["requested_url"]: r for r in latest.iter_rows(named=True)}
         self._fingerprints: dict[str, dict[str, str]] = {}
+        last = self._pages.filter(pl.col("crawl_started_at") == pl.col("crawl_started_at").max().over("source_id"))
+        self._incomplete = set(
+            last.filter(pl.col("stop_reason").is_in(list(INCOMPLETE_STOPS)))["source_id"].drop_nulls().to_list())
+
+    def last_crawl_complete(self, source_id: str) -> bool:
+        """False when the source's latest stored crawl stopped at a problem before its end."""
+        return source_id not in self._incomplete
 
     def validators(self, url: str) -> tuple[str | None, str | None]:
         row = self._by_url.get(url)
@@ -229,7 +257,7 @@ class CrawlHistory:
                     parsed = get_format(row["format"]).parse(
                         self.archive.get(row["raw_key"]), location=row["final_url"]
                     )
-                except (ParseError, KeyError):
+                except Exception:  # an unreadable old page only costs the early stop
                     continue
                 prints.update(review_fingerprints(parsed))
             self._fingerprints[source_id] = prints
