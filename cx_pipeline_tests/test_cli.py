@@ -314,3 +314,14 @@ def test_serve_sample_site_serves_the_pages_the_sources_file_expects(tmp_path, m
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(sample_pages, tmp_path, capsys, monkeypatch) -> None:
+    import cx_pipeline.cli as cli
+
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access", lambda path, mode, **kw: mode != os.W_OK and real_access(path, mode))
+    out = tmp_path / "events.parquet"
+    assert main(["parse", str(sample_pages[0]), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: -o {out}: the folder {tmp_path} is not writable\n" and not out.exists()
