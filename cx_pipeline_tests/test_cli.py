@@ -325,3 +325,20 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(sample_pages, tm
     assert main(["parse", str(sample_pages[0]), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert err == f"error: -o {out}: the folder {tmp_path} is not writable\n" and not out.exists()
+
+
+def test_the_demo_keeps_a_url_data_root_a_url(capsys) -> None:
+    """The demo's own file handling (inbox drop, summary, report paths) goes through fsspec for a URL root."""
+    import fsspec
+
+    from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS, _drop_sample_surveys, _root_location, print_report_paths
+
+    root = _root_location("memory://cx-demo/data/")
+    assert root == "memory://cx-demo/data"
+    dropped = _drop_sample_surveys(f"{root}/inbox")
+    names = sorted(p.name for p in SAMPLE_SURVEYS.glob("*") if p.is_file() and not p.name.startswith("."))
+    assert dropped == [f"{root}/inbox/{n}" for n in names]
+    fs = fsspec.filesystem("memory")
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.ls("/cx-demo/data/inbox", detail=False)) == names
+    print_report_paths(root)
+    assert f"no CX report at {root}/reports/index.html" in capsys.readouterr().out

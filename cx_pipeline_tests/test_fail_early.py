@@ -132,7 +132,10 @@ class _NoBucketFileSystem(MemoryFileSystem):
     protocol = "nobucket"
 
 
-def test_unreachable_data_roots_are_named_with_the_cause() -> None:
+def test_unreachable_data_roots_are_named_with_the_cause(monkeypatch) -> None:
+    import cx_pipeline.config.data_root as data_root
+
+    monkeypatch.setattr(data_root, "BUCKET_PROTOCOLS", {*data_root.BUCKET_PROTOCOLS, "nobucket"})
     fsspec.register_implementation("denied", _DeniedFileSystem, clobber=True)
     fsspec.register_implementation("nobucket", _NoBucketFileSystem, clobber=True)
     with pytest.raises(DataRootError) as err:

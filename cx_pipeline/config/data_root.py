@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 from cx_pipeline.pipeline.events_table import BATCH_DATASETS, EVENTS_DATASET
 from cx_pipeline.storage import ParquetStore
 
+#: object stores whose URL's host part is a bucket that must exist before anything is written under it
+BUCKET_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss", "r2"}
+
 
 class DataRootError(ValueError):
     """The data root cannot serve the request; the message names the root, the cause and the remedy."""
@@ -50,9 +53,10 @@ def check_reachable(store: ParquetStore) -> None:
                 raise DataRootError(f"data root {root} is a file, not a folder")
             store.fs.ls(path, detail=False)
             return
-        if not store.is_local:
-            bucket = urlsplit(root).netloc  # the prefix may not exist yet; its bucket must
-            if bucket and urlsplit(root).path.strip("/") and not store.fs.exists(bucket):
+        parts = urlsplit(root)
+        if parts.scheme in BUCKET_PROTOCOLS:  # the prefix may not exist yet; its bucket must
+            bucket = parts.netloc
+            if bucket and parts.path.strip("/") and not store.fs.exists(bucket):
                 raise DataRootError(f"data root {root} is unreachable: bucket {bucket!r} does not exist "
                                     "(or these credentials cannot see it)")
     except DataRootError:
