@@ -53,8 +53,9 @@ def _output_problem(path: str | None, option: str) -> str | None:
     if target.is_dir():
         return f"{option} {path}: is a folder; name a file *.parquet"
     if not target.parent.is_dir():
-        what = "is not a folder" if target.parent.exists() else "does not exist"
-        return f"{option} {path}: the folder {target.parent} {what}"
+        if target.parent.exists():
+            return f"{option} {path}: {target.parent} is not a folder"
+        return f"{option} {path}: the folder {target.parent} does not exist"
     if not os.access(target.parent, os.W_OK):
         return f"{option} {path}: the folder {target.parent} is not writable"
     return None
@@ -246,9 +247,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cx_pipeline.demo.run_demo import run_demo
 
-    if is_url(args.dagster_home):
-        print(f"error: --dagster-home {args.dagster_home}: the Dagster instance lives in a local folder",
-              file=sys.stderr)
+    home_problem = ("the Dagster instance lives in a local folder" if is_url(args.dagster_home)
+                    else "is a file, not a folder" if Path(args.dagster_home).is_file() else None)
+    if home_problem:
+        print(f"error: --dagster-home {args.dagster_home}: {home_problem}", file=sys.stderr)
         return 1
     return run_demo(data_root=args.data_root, dagster_home=args.dagster_home, verbose=args.verbose)
 
@@ -279,6 +281,17 @@ def cmd_serve_sample_site(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
     return 0
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a usage error, not a bind() traceback, for 99999 or "http"."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     site = sub.add_parser("serve-sample-site", parents=[common], help="serve the demo's sample review site on "
                           "127.0.0.1 until Ctrl-C, where the bundled sources file expects it, so ingest_reviews "
                           "also runs from the UI")
-    site.add_argument("--port", type=int, default=DEFAULT_SITE_PORT,
+    site.add_argument("--port", type=_port, default=DEFAULT_SITE_PORT,
                       help=f"port on 127.0.0.1 (default: {DEFAULT_SITE_PORT}, the bundled sources file's default; "
                       "another port needs CX_SAMPLE_SITE_URL=http://127.0.0.1:PORT for the code location)")
     site.set_defaults(func=cmd_serve_sample_site)

@@ -161,7 +161,8 @@ def _no_traceback(err: str) -> None:
         (["parse", "{page}", "-o", "s3://bucket/events.parquet"],
          "-o s3://bucket/events.parquet: this output is a local file"),
         (["parse", "{page}", "-o", "{tmp}/events.csv"], "name it *.parquet"),
-        (["parse", "{page}", "-o", "{tmp}/file.txt/events.parquet"], "the folder {tmp}/file.txt is not a folder"),
+        (["parse", "{page}", "-o", "{tmp}/file.txt/events.parquet"],
+         "-o {tmp}/file.txt/events.parquet: {tmp}/file.txt is not a folder"),
         (["parse", "{page}", "-o", "{tmp}"], "{tmp}: the output is Parquet; name it *.parquet"),
         (["parse", "{page}", "--jsonl", "--question-map", "{tmp}/bad.yaml"], "{tmp}/bad.yaml: not valid YAML"),
         (["parse", "{page}", "--jsonl", "--question-map", "{tmp}/none.yaml"],
@@ -175,6 +176,9 @@ def _no_traceback(err: str) -> None:
         (["demo", "--data-root", "nosuchproto://b/cx", "--dagster-home", "{tmp}/home"],
          "data root nosuchproto://b/cx: Protocol not known"),
         (["demo", "--dagster-home", "s3://bucket/home"], "--dagster-home s3://bucket/home: the Dagster instance lives"),
+        (["demo", "--data-root", "{tmp}/file.txt", "--dagster-home", "{tmp}/home"],
+         "error: data root {tmp}/file.txt is a file, not a folder"),
+        (["demo", "--dagster-home", "{tmp}/file.txt"], "error: --dagster-home {tmp}/file.txt: is a file, not a folder"),
     ],
 )
 def test_user_errors_end_in_one_line_naming_the_cause(argv, message, sample_pages, tmp_path, capsys,
@@ -190,12 +194,20 @@ def test_user_errors_end_in_one_line_naming_the_cause(argv, message, sample_page
     assert not (tmp_path / "s3:").exists() and not (tmp_path / "nosuchproto:").exists()
 
 
-def test_an_unknown_source_name_is_refused_by_the_parser(sample_pages, capsys) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["parse", "{page}", "--source", "yelp"], "argument --source: invalid choice: 'yelp'"),
+        (["serve-sample-site", "--port", "99999"], "argument --port: '99999' is not a port number (0-65535)"),
+        (["bogus"], "argument command: invalid choice: 'bogus'"),
+    ],
+)
+def test_usage_errors_are_refused_by_the_parser(argv, message, sample_pages, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["parse", str(sample_pages[0]), "--source", "yelp"])
+        main([a.format(page=sample_pages[0]) for a in argv])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "argument --source: invalid choice: 'yelp'" in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err
 
 
 def test_an_unexpected_error_is_one_line_and_verbose_shows_the_traceback(monkeypatch, capsys) -> None:

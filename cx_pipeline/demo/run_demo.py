@@ -32,10 +32,8 @@ DEMO_SECRET = "cx-pipeline-demo-secret-do-not-use-in-production"
 def _root_location(data_root: str) -> str:
     """The data root as every later step uses it: an absolute folder, or the URL as given (never a local folder
     named ``s3:``); a URL must be usable and reachable before anything is written."""
-    if not is_url(data_root):
-        return str(Path(data_root).resolve())
-    check_reachable(open_store(data_root))
-    return data_root.rstrip("/")
+    check_reachable(open_store(data_root))  # a URL without its package, a missing bucket, a file: named now
+    return data_root.rstrip("/") if is_url(data_root) else str(Path(data_root).resolve())
 
 
 def _prepare_env(data_root: str, dagster_home: Path) -> None:
