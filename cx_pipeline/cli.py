@@ -96,6 +96,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from cx_pipeline.pipeline.parse_files import dedupe_events, parse_paths
 
     problem = None if args.jsonl else _output_problem(args.output, "-o")
+    urls = [p for p in args.paths if is_url(p)]
+    if urls:  # not a local file named "s3:/…"
+        problem = f"{urls[0]}: parse reads local files; copy it here first (the inbox sensor reads URLs)"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1

@@ -158,6 +158,7 @@ def _no_traceback(err: str) -> None:
     ("argv", "message"),
     [
         (["parse", "{tmp}/missing.html", "--jsonl"], "error: {tmp}/missing.html: cannot read"),
+        (["parse", "s3://bucket/export.csv", "--jsonl"], "error: s3://bucket/export.csv: parse reads local files"),
         (["parse", "{page}", "-o", "s3://bucket/events.parquet"],
          "-o s3://bucket/events.parquet: this output is a local file"),
         (["parse", "{page}", "-o", "{tmp}/events.csv"], "name it *.parquet"),
