@@ -62,7 +62,8 @@ def test_a_configuration_error_in_a_run_fails_at_once_without_retries(tmp_path) 
     result = materialize([review_pages], partition_key=DAY, instance=DagsterInstance.ephemeral(),
                          raise_on_error=False,
                          resources={"data_store": DataStore(data_root=str(tmp_path / "data")),
-                                    "sources": SourcesFile(path=str(bad)), "review_site_client": ReviewSiteClient()})
+                                    "sources": SourcesFile(path=str(bad)),
+                                    "review_site_client": ReviewSiteClient(state_dir=str(tmp_path / "http"))})
     seconds = time.perf_counter() - started
     assert not result.success
     assert _retries(result) == 0 and seconds < 25
@@ -70,13 +71,13 @@ def test_a_configuration_error_in_a_run_fails_at_once_without_retries(tmp_path) 
     assert f"{bad}: review source 'shop': unknown key(s) ['pages']" in message
 
 
-def test_a_data_root_url_without_its_package_fails_at_once_without_retries(monkeypatch) -> None:
+def test_a_data_root_url_without_its_package_fails_at_once_without_retries(monkeypatch, tmp_path) -> None:
     monkeypatch.setitem(sys.modules, "s3fs", None)  # as where the s3 extra is not installed
     monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "s3", raising=False)
     result = materialize([review_pages], partition_key=DAY, instance=DagsterInstance.ephemeral(),
                          raise_on_error=False,
                          resources={"data_store": DataStore(data_root="s3://my-bucket/cx"), "sources": SourcesFile(),
-                                    "review_site_client": ReviewSiteClient()})
+                                    "review_site_client": ReviewSiteClient(state_dir=str(tmp_path / "http"))})
     assert not result.success and _retries(result) == 0
     (message,) = _step_failures(result).values()
     assert "data root s3://my-bucket/cx: s3:// needs a package that is not installed" in message
