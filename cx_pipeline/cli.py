@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import sys
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,14 @@ from typing import Any
 import polars as pl
 import yaml
 
+from cx_pipeline.config.data_root import check_reachable, is_url, open_store
 from cx_pipeline.contract import to_arrow
 from cx_pipeline.contract.event_schema import data_dictionary_markdown
 from cx_pipeline.contract.identity import HASH_SECRET_ENV, CustomerKeyer
 from cx_pipeline.scoring.text.score import DEFAULT_SENTIMENT_METHOD, SENTIMENT_METHODS
 
+VERBOSE_HELP = "show Dagster's run logs and full tracebacks (default: the summary, warnings and errors only)"
+DEFAULT_SITE_PORT = 8765  # = cx_pipeline.demo.sample_site.DEFAULT_PORT, the bundled sources file's default
 DICTIONARY_PATH = Path(__file__).resolve().parent.parent / "docs" / "data_dictionary.md"
 DATASETS_PATH = DICTIONARY_PATH.with_name("datasets.md")
 
@@ -40,11 +45,19 @@ def _output_problem(path: str | None, option: str) -> str | None:
     would otherwise end in a traceback or in Parquet bytes inside a file named .csv."""
     if not path:
         return None
+    if is_url(path):  # never a local folder named "s3:"
+        return f"{option} {path}: this output is a local file; write it locally and copy it to the object store"
     target = Path(path)
     if target.suffix.lower() != ".parquet":
         return f"{option} {path}: the output is Parquet; name it *.parquet (parse also writes JSON lines with --jsonl)"
+    if target.is_dir():
+        return f"{option} {path}: is a folder; name a file *.parquet"
     if not target.parent.is_dir():
+        if target.parent.exists():
+            return f"{option} {path}: {target.parent} is not a folder"
         return f"{option} {path}: the folder {target.parent} does not exist"
+    if not os.access(target.parent, os.W_OK):
+        return f"{option} {path}: the folder {target.parent} is not writable"
     return None
 
 
@@ -83,6 +96,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from cx_pipeline.pipeline.parse_files import batch_rejects, dedupe_events, parse_paths
 
     problem = None if args.jsonl else _output_problem(args.output, "-o")
+    urls = [p for p in args.paths if is_url(p)]
+    if urls:  # not a local file named "s3:/…"
+        problem = f"{urls[0]}: parse reads local files; copy it here first (the inbox sensor reads URLs)"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
@@ -231,9 +247,13 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """The HTML report (and cx.duckdb) from a data root's stored outputs, as the scored/cx_report asset builds it."""
     from cx_pipeline.report import ReportInputError, build_report, write_bi_database
-    from cx_pipeline.storage import ParquetStore
 
-    store = ParquetStore(args.data_root)
+    store = open_store(args.data_root)
+    check_reachable(store)
+    if not is_url(args.output) and Path(args.output).suffix:
+        print(f"error: -o {args.output}: the report is a folder (index.html and one page per brand); name a folder",
+              file=sys.stderr)
+        return 1
     try:
         result = build_report(store, args.output)
         db = write_bi_database(store) if store.is_local and not args.no_duckdb else None
@@ -255,16 +275,65 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cx_pipeline.demo.run_demo import run_demo
 
-    return run_demo(data_root=args.data_root, dagster_home=args.dagster_home)
+    home_problem = ("the Dagster instance lives in a local folder" if is_url(args.dagster_home)
+                    else "is a file, not a folder" if Path(args.dagster_home).is_file() else None)
+    if home_problem:
+        print(f"error: --dagster-home {args.dagster_home}: {home_problem}", file=sys.stderr)
+        return 1
+    return run_demo(data_root=args.data_root, dagster_home=args.dagster_home, verbose=args.verbose)
+
+
+def cmd_serve_sample_site(args: argparse.Namespace) -> int:
+    """The demo's sample review site in the foreground, so ingest_reviews launched from the UI has its pages."""
+    import time
+
+    from cx_pipeline.demo.sample_site import SampleSiteServer
+
+    try:
+        site = SampleSiteServer(port=args.port)
+    except OSError as exc:
+        print(f"error: cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}; pass --port N and start the "
+              "code location with CX_SAMPLE_SITE_URL=http://127.0.0.1:N", file=sys.stderr)
+        return 1
+    with site:
+        expected = os.environ.get("CX_SAMPLE_SITE_URL", f"http://127.0.0.1:{DEFAULT_SITE_PORT}")
+        print(f"sample review site on {site.base_url} (Ctrl-C to stop); pages:", flush=True)
+        for url in site.page_urls():
+            print(f"  {url}", flush=True)
+        if expected.rstrip("/") != site.base_url:
+            print(f"warning: the sources file reads {expected}; start the code location with "
+                  f"CX_SAMPLE_SITE_URL={site.base_url}", file=sys.stderr, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a usage error, not a bind() traceback, for 99999 or "http"."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
     from cx_pipeline.sources import all_formats
 
     parser = argparse.ArgumentParser(prog="cx-pipeline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    # also accepted after the command (cx-pipeline demo --verbose); SUPPRESS keeps a flag given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("parse", help="parse saved review pages / survey exports into touchpoint events")
+    p = sub.add_parser("parse", parents=[common],
+                       help="parse saved review pages / survey exports into touchpoint events")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--source",
@@ -286,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", metavar="FILE.parquet", help="write the events as Parquet")
     p.set_defaults(func=cmd_parse)
 
-    sc = sub.add_parser("score", help="add language, sentiment and text touchpoints to a Parquet file of events")
+    sc = sub.add_parser("score", parents=[common],
+                        help="add language, sentiment and text touchpoints to a Parquet file of events")
     sc.add_argument("input", metavar="IN.parquet")
     sc.add_argument("-o", "--output", metavar="OUT.parquet", required=True)
     sc.add_argument(
@@ -306,12 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.set_defaults(func=cmd_score)
 
-    d = sub.add_parser("dictionary", help="regenerate docs/data_dictionary.md and docs/datasets.md from the schemas")
+    d = sub.add_parser("dictionary", parents=[common],
+                       help="regenerate docs/data_dictionary.md and docs/datasets.md from the schemas")
     d.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing")
     d.set_defaults(func=cmd_dictionary)
 
-    rep = sub.add_parser("report", help="build the HTML CX report (one page per brand plus an index) from stored "
-                         "outputs, and refresh <data root>/cx.duckdb")
+    rep = sub.add_parser("report", parents=[common], help="build the HTML CX report (one page per brand plus an "
+                         "index) from stored outputs, and refresh <data root>/cx.duckdb")
     rep.add_argument("--data-root", default=os.environ.get("CX_PIPELINE_DATA_ROOT", "./data"),
                      help="data root with the scored datasets (default: $CX_PIPELINE_DATA_ROOT or ./data)")
     rep.add_argument("-o", "--output", metavar="DIR", required=True, help="folder to write index.html and the "
@@ -319,16 +390,63 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-duckdb", action="store_true", help="do not refresh <data root>/cx.duckdb")
     rep.set_defaults(func=cmd_report)
 
-    demo = sub.add_parser("demo", help="run every asset end to end on the bundled samples, offline")
-    demo.add_argument("--data-root", default=os.environ.get("CX_PIPELINE_DATA_ROOT", "./data"))
-    demo.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", "./.dagster_home"))
+    demo = sub.add_parser("demo", parents=[common], help="run every asset end to end on the bundled samples, "
+                          "offline; prints the summary (Dagster's run logs with --verbose)")
+    demo.add_argument("--data-root", default=os.environ.get("CX_PIPELINE_DATA_ROOT", "./data"),
+                      help="folder or fsspec URL (s3://bucket/prefix needs s3fs and a reachable bucket) "
+                      "(default: $CX_PIPELINE_DATA_ROOT or ./data)")
+    demo.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME", "./.dagster_home"),
+                      help="local folder of the Dagster instance (default: $DAGSTER_HOME or ./.dagster_home)")
     demo.set_defaults(func=cmd_demo)
+
+    site = sub.add_parser("serve-sample-site", parents=[common], help="serve the demo's sample review site on "
+                          "127.0.0.1 until Ctrl-C, where the bundled sources file expects it, so ingest_reviews "
+                          "also runs from the UI")
+    site.add_argument("--port", type=_port, default=DEFAULT_SITE_PORT,
+                      help=f"port on 127.0.0.1 (default: {DEFAULT_SITE_PORT}, the bundled sources file's default; "
+                      "another port needs CX_SAMPLE_SITE_URL=http://127.0.0.1:PORT for the code location)")
+    site.set_defaults(func=cmd_serve_sample_site)
     return parser
+
+
+def _quiet(verbose: bool) -> None:
+    """Dagster's run logs and developer warnings only with --verbose: by default a command shows its own summary
+    and warnings, not some 200 lines of DEBUG records that bury it."""
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.getLogger("dagster").setLevel(level)
+    if not verbose:
+        warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _user_message(exc: BaseException) -> str:
+    """One line for an error, naming the file, URL or package involved."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, ImportError):
+        return f"an optional package is missing: {exc}"
+    if isinstance(exc, yaml.YAMLError):
+        return f"not valid YAML ({exc})"
+    if isinstance(exc, OSError | ValueError | RuntimeError):  # ConfigError, DataRootError, ReportInputError …
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (unexpected; run with --verbose for the traceback)"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    verbose = bool(getattr(args, "verbose", False))
+    args.verbose = verbose
+    _quiet(verbose)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # DataRootError, ConfigError, OSError …: one line, not a traceback
+        if verbose:
+            raise
+        print(f"error: {_user_message(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

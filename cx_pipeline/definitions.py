@@ -15,6 +15,7 @@ import os
 
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
+from cx_pipeline.config.data_root import validate_location
 from cx_pipeline.defs.assets import events, raw, report, scored
 from cx_pipeline.defs.automation import (
     build_scored_job,
@@ -33,6 +34,7 @@ DATA_ROOT = os.environ.get("CX_PIPELINE_DATA_ROOT", "./data")
 
 def build_definitions(data_root: str = DATA_ROOT, sources_path: str | None = None) -> Definitions:
     sources_path = sources_path or os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
+    validate_location(data_root, sources_path)  # a bad sources file fails the load, naming the file and the key
     return Definitions(
         assets=load_assets_from_modules([raw, events, scored, report]),
         jobs=[ingest_reviews_job, reparse_review_archive_job, ingest_survey_file_job, build_scored_job],

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import polars as pl
 import pytest
 
 from cx_pipeline.cli import main
 from cx_pipeline.contract import EVENT_SCHEMA
-from cx_pipeline.demo.sample_site import load_businesses
+from cx_pipeline.demo.sample_site import load_apps, load_businesses
 
 
 @pytest.fixture
@@ -145,3 +146,212 @@ def test_score_bad_terms_file_and_missing_extra_are_clear(sample_pages, tmp_path
     monkeypatch.setattr(score_module, "score_text_and_mentions", no_e5)
     assert main(["score", str(events), "-o", str(out), "--sentiment-method", "e5"]) == 1
     assert "pip install 'cx_pipeline[e5]'" in capsys.readouterr().err and not out.exists()
+
+
+# --- issue 16: run it like production (no traceback for a user error, quiet by default, URLs are not folders) ---
+
+def _no_traceback(err: str) -> None:
+    assert "Traceback" not in err and 'File "' not in err and err.startswith(("error: ", "note: ")), err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["parse", "{tmp}/missing.html", "--jsonl"], "error: {tmp}/missing.html: cannot read"),
+        (["parse", "s3://bucket/export.csv", "--jsonl"], "error: s3://bucket/export.csv: parse reads local files"),
+        (["parse", "{page}", "-o", "s3://bucket/events.parquet"],
+         "-o s3://bucket/events.parquet: this output is a local file"),
+        (["parse", "{page}", "-o", "{tmp}/events.csv"], "name it *.parquet"),
+        (["parse", "{page}", "-o", "{tmp}/file.txt/events.parquet"],
+         "-o {tmp}/file.txt/events.parquet: {tmp}/file.txt is not a folder"),
+        (["parse", "{page}", "-o", "{tmp}"], "{tmp}: the output is Parquet; name it *.parquet"),
+        (["parse", "{page}", "--jsonl", "--question-map", "{tmp}/bad.yaml"], "{tmp}/bad.yaml: not valid YAML"),
+        (["parse", "{page}", "--jsonl", "--question-map", "{tmp}/none.yaml"],
+         "{tmp}/none.yaml: cannot read the question map"),
+        (["score", "{tmp}/missing.parquet", "-o", "{tmp}/o.parquet"], "{tmp}/missing.parquet: cannot read as Parquet"),
+        (["score", "{tmp}/missing.parquet", "-o", "{tmp}/o.json"], "-o {tmp}/o.json: the output is Parquet"),
+        (["report", "--data-root", "{tmp}/file.txt", "-o", "{tmp}/out"], "data root {tmp}/file.txt is a file"),
+        (["report", "--data-root", "{tmp}/empty", "-o", "{tmp}/out"], "{tmp}/empty"),
+        (["report", "--data-root", "{tmp}", "-o", "{tmp}/report.html"], "the report is a folder"),
+        (["report", "--data-root", "nosuchproto://b/cx", "-o", "{tmp}/out"], "data root nosuchproto://b/cx: Protocol"),
+        (["demo", "--data-root", "nosuchproto://b/cx", "--dagster-home", "{tmp}/home"],
+         "data root nosuchproto://b/cx: Protocol not known"),
+        (["demo", "--dagster-home", "s3://bucket/home"], "--dagster-home s3://bucket/home: the Dagster instance lives"),
+        (["demo", "--data-root", "{tmp}/file.txt", "--dagster-home", "{tmp}/home"],
+         "error: data root {tmp}/file.txt is a file, not a folder"),
+        (["demo", "--dagster-home", "{tmp}/file.txt"], "error: --dagster-home {tmp}/file.txt: is a file, not a folder"),
+    ],
+)
+def test_user_errors_end_in_one_line_naming_the_cause(argv, message, sample_pages, tmp_path, capsys,
+                                                      monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text("Q7: [csat\n  - : :\n", encoding="utf-8")
+    fill = {"tmp": str(tmp_path), "page": str(sample_pages[0])}
+    assert main([a.format(**fill) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert message.format(**fill) in err
+    _no_traceback(err)
+    assert not (tmp_path / "s3:").exists() and not (tmp_path / "nosuchproto:").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["parse", "{page}", "--source", "yelp"], "argument --source: invalid choice: 'yelp'"),
+        (["serve-sample-site", "--port", "99999"], "argument --port: '99999' is not a port number (0-65535)"),
+        (["bogus"], "argument command: invalid choice: 'bogus'"),
+    ],
+)
+def test_usage_errors_are_refused_by_the_parser(argv, message, sample_pages, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([a.format(page=sample_pages[0]) for a in argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_the_traceback(monkeypatch, capsys) -> None:
+    import cx_pipeline.cli as cli
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/srv/cx/docs/data_dictionary.md")
+
+    monkeypatch.setattr(cli, "cmd_dictionary", denied)
+    assert main(["dictionary"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: /srv/cx/docs/data_dictionary.md: Permission denied\n"
+    with pytest.raises(PermissionError):
+        main(["dictionary", "--verbose"])
+
+
+def test_demo_with_an_s3_data_root_never_writes_a_local_s3_folder(tmp_path, capsys, monkeypatch) -> None:
+    """Before: `cx-pipeline demo --data-root s3://my-bucket/cx` exited 0 after writing to ./s3:/my-bucket/cx."""
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # where the s3 extra is not installed
+    monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "s3", raising=False)
+    assert main(["demo", "--data-root", "s3://my-bucket/cx", "--dagster-home", str(tmp_path / "home")]) == 1
+    err = capsys.readouterr().err
+    assert "error: data root s3://my-bucket/cx: s3:// needs a package that is not installed" in err
+    assert "pip install s3fs" in err
+    _no_traceback(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_with_an_unreachable_bucket_fails_before_writing(tmp_path, capsys, monkeypatch) -> None:
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class NoCredentials(MemoryFileSystem):
+        protocol = "nocreds"
+
+        def exists(self, path, **kwargs):
+            raise RuntimeError("Unable to locate credentials")
+
+    fsspec.register_implementation("nocreds", NoCredentials, clobber=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--data-root", "nocreds://my-bucket/cx", "--dagster-home", str(tmp_path / "home")]) == 1
+    err = capsys.readouterr().err
+    assert ("error: data root nocreds://my-bucket/cx is unreachable: RuntimeError: Unable to locate credentials"
+            in err)
+    _no_traceback(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_demo_runs_are_quiet_by_default_and_say_why_a_run_failed(tmp_path, capfd, monkeypatch) -> None:
+    """run_all_jobs at the demo's default level prints no Dagster DEBUG/INFO records, only warnings and errors,
+    and the run summary carries the failed step's message."""
+    from dagster import DagsterInstance
+
+    from cx_pipeline.definitions import build_definitions
+    from cx_pipeline.demo.run_demo import run_all_jobs
+
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("review_sources: []\n", encoding="utf-8")
+    monkeypatch.setenv("CX_PIPELINE_SOURCES", str(sources))
+    defs = build_definitions(data_root=str(tmp_path / "data"), sources_path=str(sources))
+    capfd.readouterr()
+    runs = run_all_jobs(defs, DagsterInstance.ephemeral(), "2026-11-24", log_level="WARNING")
+    out = capfd.readouterr()
+    logs = out.out + out.err
+    assert " - DEBUG - " not in logs and " - INFO - " not in logs
+    build = runs[-1]
+    assert build.name == "build_scored" and not build.success
+    # ingest_reviews with no source wrote an empty batch: scoring names the empty analyst table
+    assert build.errors == [f"scored_events: data root {tmp_path / 'data'} holds no touchpoint events: the ingested "
+                            "batches held none, or events/touchpoint_events has not been materialized yet (run "
+                            "build_scored)"]
+
+
+def test_serve_sample_site_serves_the_pages_the_sources_file_expects(tmp_path, monkeypatch) -> None:
+    """After the demo, ingest_reviews launched from the UI needs the sample site: `serve-sample-site` serves it
+    where the bundled sources file points when CX_SAMPLE_SITE_URL is not set."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from cx_pipeline.cli import DEFAULT_SITE_PORT
+    from cx_pipeline.config import load_sources
+    from cx_pipeline.defs.resources import BUNDLED_SOURCES
+    from cx_pipeline.demo.sample_site import DEFAULT_PORT
+
+    monkeypatch.delenv("CX_SAMPLE_SITE_URL", raising=False)
+    expected = [s.url for s in load_sources(BUNDLED_SOURCES).review_sources]
+    assert DEFAULT_SITE_PORT == DEFAULT_PORT and all(
+        u.startswith(f"http://127.0.0.1:{DEFAULT_PORT}/") for u in expected)
+
+    with socket.socket() as probe:  # a free port, so the test does not depend on 8765 being free
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CX_SAMPLE_SITE_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "cx_pipeline.cli", "serve-sample-site", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(f"sample review site on http://127.0.0.1:{port}"), first
+        pages = len(load_businesses()) + sum(len(app.stores) for app in load_apps().values())
+        listed = {proc.stdout.readline().strip() for _ in range(pages)}
+        assert {u.replace(f":{DEFAULT_PORT}/", f":{port}/") for u in expected} <= listed
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/review/nordlys-shop.dk?languages=all", timeout=10) as r:
+            body = r.read().decode("utf-8")
+        assert r.status == 200 and '<script id="__NEXT_DATA__"' in body and "nordlys-shop.dk" in body
+        # a second server on the same port fails in one line naming the port and the way out
+        busy = subprocess.run([sys.executable, "-m", "cx_pipeline.cli", "serve-sample-site", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert busy.returncode == 1
+        assert f"error: cannot serve on 127.0.0.1:{port}" in busy.stderr and "CX_SAMPLE_SITE_URL" in busy.stderr
+        _no_traceback(busy.stderr)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(sample_pages, tmp_path, capsys, monkeypatch) -> None:
+    import cx_pipeline.cli as cli
+
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access", lambda path, mode, **kw: mode != os.W_OK and real_access(path, mode))
+    out = tmp_path / "events.parquet"
+    assert main(["parse", str(sample_pages[0]), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: -o {out}: the folder {tmp_path} is not writable\n" and not out.exists()
+
+
+def test_the_demo_keeps_a_url_data_root_a_url(capsys) -> None:
+    """The demo's own file handling (inbox drop, summary, report paths) goes through fsspec for a URL root."""
+    import fsspec
+
+    from cx_pipeline.demo.run_demo import SAMPLE_SURVEYS, _drop_sample_surveys, _root_location, print_report_paths
+
+    root = _root_location("memory://cx-demo/data/")
+    assert root == "memory://cx-demo/data"
+    dropped = _drop_sample_surveys(f"{root}/inbox")
+    names = sorted(p.name for p in SAMPLE_SURVEYS.glob("*") if p.is_file() and not p.name.startswith("."))
+    assert dropped == [f"{root}/inbox/{n}" for n in names]
+    fs = fsspec.filesystem("memory")
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.ls("/cx-demo/data/inbox", detail=False)) == names
+    print_report_paths(root)
+    assert f"no CX report at {root}/reports/index.html" in capsys.readouterr().out

@@ -70,3 +70,20 @@ def test_jobs_schedules_and_sensors_resolve() -> None:
     assert {"ingest_reviews", "reparse_review_archive", "ingest_survey_file", "build_scored"} <= jobs
     assert defs.resolve_schedule_def("ingest_reviews_schedule").cron_schedule == "15 5 * * *"
     assert {s.name for s in defs.sensors} == {"survey_inbox_sensor", "rebuild_scored_after_ingest"}
+
+
+def test_one_documented_path_rebuilds_scored_data_after_ingestion() -> None:
+    """Ops turn on exactly one thing: the coalescing rebuild_scored_after_ingest sensor. No asset carries an
+    automation condition (an eager touchpoint_events rebuilt once per ingest, racing the sensor), so Dagster adds
+    no default_automation_condition_sensor either."""
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string(): graph.get(k).automation_condition for k in graph.get_all_asset_keys()
+            if graph.get(k).automation_condition is not None} == {}
+    repo = defs.get_repository_def()
+    assert {s.name for s in repo.sensor_defs} == {"survey_inbox_sensor", "rebuild_scored_after_ingest"}
+    rebuild = repo.get_sensor_def("rebuild_scored_after_ingest")
+    assert rebuild.job_name == "build_scored"
+    assert "one automatic path from ingestion to scored data" in (rebuild.description or "")
+    builders = [s.name for s in repo.sensor_defs if s.job_name == "build_scored"]
+    assert builders == ["rebuild_scored_after_ingest"] and [s.name for s in repo.schedule_defs
+                                                           if s.job_name == "build_scored"] == []

@@ -275,9 +275,11 @@ def ingests_to_build(instance: DagsterInstance, cursor: str | None) -> tuple[lis
     job=build_scored_job,
     minimum_interval_seconds=120,
     default_status=DefaultSensorStatus.STOPPED,
-    description="After new events land, one build of the analyst table and the scored datasets for every ingest "
-    "that finished since the last build: a day with one crawl and two survey files starts one build, not three. "
-    "While a build is queued or running, newer ingests wait for the next one.",
+    description="The one automatic path from ingestion to scored data (turn it on in production; no asset has an "
+    "automation condition, so Dagster's default automation sensor does not exist here). After new events land, one "
+    "build_scored run for every ingest that finished since the last build: a day with one crawl and two survey "
+    "files starts one build, not three. While a build is queued or running, newer ingests wait for the next one. "
+    "Without it, launch build_scored by hand after ingesting.",
 )
 def rebuild_scored_after_ingest(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     runs, cursor = ingests_to_build(context.instance, context.cursor)

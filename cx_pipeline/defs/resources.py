@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 
-from cx_pipeline.config import SourcesConfig, load_sources
+from cx_pipeline.config import ConfigError, SourcesConfig, load_sources
+from cx_pipeline.config.data_root import DataRootError, open_store
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.fetch import ClientConfig, HttpClient, LocalPagesClient, PoliteHttpClient
 from cx_pipeline.fetch.places_client import with_places_key
@@ -21,7 +22,10 @@ class DataStore(ConfigurableResource):
     data_root: str = "./data"
 
     def store(self) -> ParquetStore:
-        return ParquetStore(self.data_root)
+        try:
+            return open_store(self.data_root)
+        except DataRootError as exc:  # configuration, not a transient fault: never retried
+            raise Failure(str(exc), allow_retries=False) from None
 
     def archive(self) -> RawArchive:
         return RawArchive(self.store())
@@ -33,7 +37,10 @@ class SourcesFile(ConfigurableResource):
     path: str = str(BUNDLED_SOURCES)
 
     def load(self) -> SourcesConfig:
-        return load_sources(self.path)
+        try:
+            return load_sources(self.path)
+        except ConfigError as exc:  # a retry cannot fix the file: fail at once with the file and entry named
+            raise Failure(str(exc), allow_retries=False) from None
 
 
 class CustomerKeys(ConfigurableResource):

@@ -9,16 +9,17 @@ afterwards), and prints where the outputs are with a short summary.
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from cx_pipeline.config.data_root import check_reachable, is_url, open_store
 from cx_pipeline.demo.sample_site import SampleSiteServer
 
 if TYPE_CHECKING:
@@ -28,12 +29,20 @@ SAMPLE_SURVEYS = Path(__file__).resolve().parent.parent / "sample_data" / "surve
 DEMO_SECRET = "cx-pipeline-demo-secret-do-not-use-in-production"
 
 
-def _prepare_env(data_root: Path, dagster_home: Path) -> None:
-    data_root.mkdir(parents=True, exist_ok=True)
+def _root_location(data_root: str) -> str:
+    """The data root as every later step uses it: an absolute folder, or the URL as given (never a local folder
+    named ``s3:``); a URL must be usable and reachable before anything is written."""
+    check_reachable(open_store(data_root))  # a URL without its package, a missing bucket, a file: named now
+    return data_root.rstrip("/") if is_url(data_root) else str(Path(data_root).resolve())
+
+
+def _prepare_env(data_root: str, dagster_home: Path) -> None:
+    if not is_url(data_root):
+        Path(data_root).mkdir(parents=True, exist_ok=True)
     dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(dagster_home.resolve())
-    os.environ["CX_PIPELINE_DATA_ROOT"] = str(data_root.resolve())
-    os.environ.setdefault("CX_PIPELINE_INBOX", str((data_root / "inbox").resolve()))
+    os.environ["CX_PIPELINE_DATA_ROOT"] = data_root
+    os.environ.setdefault("CX_PIPELINE_INBOX", f"{data_root}/inbox")
     if not os.environ.get("CX_PIPELINE_HASH_SECRET"):
         os.environ["CX_PIPELINE_HASH_SECRET"] = DEMO_SECRET
         print("note: CX_PIPELINE_HASH_SECRET not set; using the demo secret (set your own for real data)")
@@ -47,14 +56,18 @@ def _prepare_env(data_root: Path, dagster_home: Path) -> None:
         )
 
 
-def _drop_sample_surveys(inbox: Path) -> list[Path]:
-    inbox.mkdir(parents=True, exist_ok=True)
+def _drop_sample_surveys(inbox: str) -> list[str]:
+    """Copy the sample exports into the inbox, a folder or a URL (through fsspec, as the inbox sensor reads it)."""
+    import fsspec
+
+    fs, base = fsspec.core.url_to_fs(inbox)
+    fs.makedirs(base, exist_ok=True)
     dropped = []
     for src in sorted(SAMPLE_SURVEYS.glob("*")):
         if src.is_file() and not src.name.startswith("."):
-            dest = inbox / src.name
-            shutil.copyfile(src, dest)
-            dropped.append(dest)
+            with fs.open(f"{base}/{src.name}", "wb") as out:
+                out.write(src.read_bytes())
+            dropped.append(f"{inbox.rstrip('/')}/{src.name}")
     return dropped
 
 
@@ -66,12 +79,12 @@ def _fmt(v: object, digits: int = 1) -> str:
     return str(v)
 
 
-def print_summary(data_root: Path) -> None:
+def print_summary(data_root: str) -> None:
     from cx_pipeline.storage import ParquetStore
 
-    store = ParquetStore(str(data_root))
+    store = ParquetStore(data_root)
     events = store.read("events/touchpoint_events")
-    print(f"\nOutputs under {data_root.resolve()}:")
+    print(f"\nOutputs under {store.root}:")
     for dataset in (
         "raw/review_pages",
         "raw/survey_files",
@@ -159,25 +172,19 @@ def print_mentions(store: Any) -> None:
               f"{r['neg']} negative)")
 
 
-def print_report_paths(data_root: Path) -> None:
+def print_report_paths(data_root: str) -> None:
     """Where the build_scored run put the report and the BI database (the scored/cx_report and cx_duckdb assets)."""
     from cx_pipeline.report import DUCKDB_FILE, REPORTS_DIR
+    from cx_pipeline.storage import ParquetStore
 
-    index = data_root.resolve() / REPORTS_DIR / "index.html"
-    if index.exists():
+    store = ParquetStore(data_root)
+    index = store.url(REPORTS_DIR, "index.html")
+    if store.fs.exists(store.path(REPORTS_DIR, "index.html")):
         print(f"\nCX report: {index}")
     else:
         print(f"\nno CX report at {index} (see the scored/cx_report step above)")
-    db = data_root.resolve() / DUCKDB_FILE
-    if db.exists():
-        print(f"BI database (one view per dataset): {db}")
-
-
-@dataclass
-class RunSummary:
-    name: str
-    success: bool
-    failed_checks: list[str]
+    if store.fs.exists(store.path(DUCKDB_FILE)):
+        print(f"BI database (one view per dataset): {store.url(DUCKDB_FILE)}")
 
 
 def _failed_checks(result: Any) -> list[str]:
@@ -188,30 +195,59 @@ def _failed_checks(result: Any) -> list[str]:
     ]
 
 
-def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str) -> list[RunSummary]:
-    """Ingest the day's reviews, every inbox survey file, then rebuild events and scores."""
+@dataclass
+class RunSummary:
+    name: str
+    success: bool
+    failed_checks: list[str]
+    #: the failed steps' messages, so a quiet demo still says why a run failed
+    errors: list[str] = field(default_factory=list)
+
+
+_CLASS_PATH = re.compile(r"^[\w.]+: ")
+
+
+def _failed_steps(result: Any) -> list[str]:
+    """``step: message`` per failed step, without the exception's class path."""
+    return [f"{e.step_key}: {_CLASS_PATH.sub('', e.step_failure_data.error.message.strip().splitlines()[-1])}"
+            for e in result.all_events if e.is_step_failure and e.step_failure_data.error]
+
+
+def run_all_jobs(defs: Definitions, instance: DagsterInstance, day: str, *, log_level: str = "DEBUG"
+                 ) -> list[RunSummary]:
+    """Ingest the day's reviews, every inbox survey file, then rebuild events and scores.
+
+    ``log_level``: the runs' console log level (the records are stored in the instance at every level)."""
     from cx_pipeline.defs.automation import register_inbox_files
+
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+    def summary(name: str, result: Any) -> RunSummary:
+        return RunSummary(name, result.success, _failed_checks(result), _failed_steps(result))
 
     runs = []
     result = defs.resolve_job_def("ingest_reviews").execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False
+        instance=instance, partition_key=day, raise_on_error=False, run_config=run_config
     )
-    runs.append(RunSummary(f"ingest_reviews[{day}]", result.success, _failed_checks(result)))
+    runs.append(summary(f"ingest_reviews[{day}]", result))
     for key in register_inbox_files(instance):
         result = defs.resolve_job_def("ingest_survey_file").execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False
+            instance=instance, partition_key=key, raise_on_error=False, run_config=run_config
         )
-        runs.append(RunSummary(f"ingest_survey_file[{key}]", result.success, _failed_checks(result)))
-    result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False)
-    runs.append(RunSummary("build_scored", result.success, _failed_checks(result)))
+        runs.append(summary(f"ingest_survey_file[{key}]", result))
+    result = defs.resolve_job_def("build_scored").execute_in_process(instance=instance, raise_on_error=False,
+                                                                     run_config=run_config)
+    runs.append(summary("build_scored", result))
     return runs
 
 
-def run_demo(*, data_root: str, dagster_home: str) -> int:
+def run_demo(*, data_root: str, dagster_home: str, verbose: bool = False) -> int:
+    """Raises DataRootError when ``data_root`` is a URL that cannot be used here (its package missing, its bucket
+    unreachable), before anything is written."""
     started = time.perf_counter()
-    root = Path(data_root)
+    root = _root_location(data_root)
     _prepare_env(root, Path(dagster_home))
-    inbox = Path(os.environ["CX_PIPELINE_INBOX"])
+    inbox = os.environ["CX_PIPELINE_INBOX"]
     dropped = _drop_sample_surveys(inbox)
     with SampleSiteServer() as site:
         os.environ["CX_SAMPLE_SITE_URL"] = site.base_url
@@ -219,13 +255,18 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
 
         from cx_pipeline.definitions import build_definitions
 
-        defs = build_definitions(data_root=str(root.resolve()))
+        defs = build_definitions(data_root=root)
         instance = DagsterInstance.get()
         print(f"sample review site on {site.base_url}; {len(dropped)} survey export(s) dropped into {inbox}")
-        runs = run_all_jobs(defs, instance, datetime.now(UTC).strftime("%Y-%m-%d"))
+        if not verbose:
+            print("running the jobs (Dagster's run logs: --verbose, or the UI afterwards) …", flush=True)
+        runs = run_all_jobs(defs, instance, datetime.now(UTC).strftime("%Y-%m-%d"),
+                            log_level="DEBUG" if verbose else "WARNING")
         print(f"{len(site.requests)} HTTP request(s) reached the sample site")
     for run in runs:
         print(f"  {run.name}: {'ok' if run.success else 'FAILED'}")
+        for error in run.errors:
+            print(f"    error: {error}")
         for check in run.failed_checks:
             kind = "warning" if check.endswith("(WARN)") else "check failed"
             print(f"    {kind}: {check}")
@@ -234,8 +275,10 @@ def run_demo(*, data_root: str, dagster_home: str) -> int:
     print_report_paths(root)
     print(
         f"\nDemo finished in {time.perf_counter() - started:.1f}s. Open the runs in the UI with:\n"
-        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root.resolve()} "
-        f"CX_PIPELINE_HASH_SECRET=... .venv/bin/dagster dev -w workspace.yaml"
+        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CX_PIPELINE_DATA_ROOT={root} "
+        f"CX_PIPELINE_HASH_SECRET=... .venv/bin/dagster dev -w workspace.yaml\n"
+        "and, to launch ingest_reviews from the UI, serve the sample review site in another terminal:\n"
+        "  cx-pipeline serve-sample-site"
     )
     if not ok:
         print("some runs failed: see the messages above", file=sys.stderr)

@@ -267,10 +267,15 @@ def load_businesses(folder: Path = SAMPLE_SITE_DIR) -> dict[str, SampleBusiness]
     return out
 
 
-class SampleSiteServer:
-    """Serves the sample businesses on 127.0.0.1:<free port> in a background thread."""
+#: the port the bundled sources file expects when CX_SAMPLE_SITE_URL is not set (``cx-pipeline serve-sample-site``)
+DEFAULT_PORT = 8765
 
-    def __init__(self, folder: Path = SAMPLE_SITE_DIR) -> None:
+
+class SampleSiteServer:
+    """Serves the sample businesses on 127.0.0.1 in a background thread; ``port=0`` takes a free port (the demo and
+    the tests), ``DEFAULT_PORT`` is where the bundled sources file looks for it."""
+
+    def __init__(self, folder: Path = SAMPLE_SITE_DIR, *, port: int = 0) -> None:
         self.businesses = load_businesses(folder)
         self.apps = load_apps(folder)
         self.requests: list[tuple[str, str]] = []  # (path with query, user agent)
@@ -315,8 +320,15 @@ class SampleSiteServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def page_urls(self) -> list[str]:
+        """The first page of every sample business and app feed, as the bundled sources file lists them."""
+        pages = [f"{self.base_url}/review/{domain}" for domain in self.businesses]
+        pages += [f"{self.base_url}/{cc}/rss/customerreviews/page=1/id={app_id}/sortBy=mostRecent/json"
+                  for app_id, app in self.apps.items() for cc in app.stores]
+        return pages
 
     @property
     def base_url(self) -> str:

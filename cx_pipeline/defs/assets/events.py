@@ -12,6 +12,7 @@ from dagster import (
     AssetIn,
     AssetOut,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -19,6 +20,7 @@ from dagster import (
     multi_asset,
 )
 
+from cx_pipeline.config.data_root import DataRootError, check_reachable, require_ingested, require_touchpoint_events
 from cx_pipeline.contract import EVENT_SCHEMA, empty_events
 from cx_pipeline.defs.assets.raw import RAW_PAGES_KEY, RAW_SURVEYS_KEY
 from cx_pipeline.defs.checks import (
@@ -43,6 +45,7 @@ from cx_pipeline.pipeline.reviews import SITE_SUMMARY_SCHEMA, review_events_from
 from cx_pipeline.pipeline.surveys import quarantine_survey_file, survey_events_from_file
 from cx_pipeline.pipeline.time_layout import read_days
 from cx_pipeline.sources import ParseError, ParseResult
+from cx_pipeline.storage import ParquetStore
 
 REVIEW_EVENTS_KEY = ["events", "review_events"]
 SITE_SUMMARIES_KEY = ["events", "review_site_summaries"]
@@ -229,6 +232,20 @@ def survey_events(
     )
 
 
+def checked_store(data_store: DataStore, sources: SourcesFile, *, need_events: bool = False) -> ParquetStore:
+    """The data root's store once it is known to be reachable and to hold ingested batches (and, with
+    ``need_events``, touchpoint events): an unreachable or empty root fails here in one sentence naming the
+    root and the remedy, never retried, instead of empty tables that pass their checks and break cx_metrics."""
+    store = data_store.store()
+    inbox = sources.load().survey_inbox
+    try:
+        check_reachable(store)
+        (require_touchpoint_events if need_events else require_ingested)(store, inbox.path if inbox else None)
+    except DataRootError as exc:
+        raise Failure(str(exc), allow_retries=False) from None
+    return store
+
+
 class TouchpointEventsConfig(Config):
     full_rebuild: bool = False
     """Rebuild every day from all batch files (after deleting batches by hand, or to verify the incremental
@@ -250,10 +267,11 @@ class TouchpointEventsConfig(Config):
     "Hive-partitioned by month and day of the experience date. A run merges only new or changed batch files into "
     "the days they reach.",
 )
-def touchpoint_events(context: AssetExecutionContext, config: TouchpointEventsConfig, data_store: DataStore):
+def touchpoint_events(context: AssetExecutionContext, config: TouchpointEventsConfig, data_store: DataStore,
+                      sources: SourcesFile):
     """Thin wiring over ``update_touchpoint_events``: it reads the batch files itself (one listing, only the new
     ones), so the run's cost follows the new batches, not the history."""
-    store = data_store.store()
+    store = checked_store(data_store, sources)
     update = update_touchpoint_events(store, full=config.full_rebuild)
     written = sorted(d for d, rows in update.days_written.items() if rows)
     touched = read_days(store, TOUCHPOINT_EVENTS_DATASET, written, schema=EVENT_SCHEMA)

@@ -6,7 +6,7 @@ once and write files rather than a table; ``deps`` keeps them downstream of what
 
 from typing import Any
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
 from cx_pipeline.defs.assets.scored import (
@@ -22,7 +22,7 @@ from cx_pipeline.defs.assets.scored import (
 )
 from cx_pipeline.defs.metadata import markdown_table
 from cx_pipeline.defs.resources import DataStore
-from cx_pipeline.report import build_report, write_bi_database
+from cx_pipeline.report import ReportInputError, build_report, write_bi_database
 
 REPORT_KEY = ["scored", "cx_report"]
 DUCKDB_KEY = ["scored", "cx_duckdb"]
@@ -42,7 +42,10 @@ REPORT_INPUTS = [SCORED_EVENTS_KEY, MENTIONS_KEY, METRICS_KEY, DRIVERS_KEY, PEAK
 def cx_report(context: AssetExecutionContext, data_store: DataStore) -> MaterializeResult:
     import polars as pl
 
-    result = build_report(data_store.store())
+    try:
+        result = build_report(data_store.store())
+    except ReportInputError as exc:  # missing or unreadable inputs: a retry reads the same data root
+        raise Failure(str(exc), allow_retries=False) from None
     # numeric metadata per brand, so the UI plots each headline's trend across materializations
     meta: dict[str, Any] = {
         "report": MetadataValue.path(result.index),

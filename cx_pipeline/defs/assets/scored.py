@@ -24,7 +24,7 @@ from dagster import (
 from pydantic import Field
 
 from cx_pipeline.contract import COLUMN_NAMES, EVENT_POLARS_SCHEMA, contract_violations
-from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY
+from cx_pipeline.defs.assets.events import TOUCHPOINT_EVENTS_KEY, checked_store
 from cx_pipeline.defs.checks import dataset_check_result, dataset_check_spec
 from cx_pipeline.defs.metadata import counts_by, frame_metadata, markdown_table
 from cx_pipeline.defs.resources import DataStore, SourcesFile
@@ -133,11 +133,12 @@ class TextScoringConfig(Config):
         dataset_check_spec(MENTIONS_KEY, MENTION_UNIQUE),
     ],
 )
-def scored_events(context: AssetExecutionContext, config: TextScoringConfig, data_store: DataStore):
+def scored_events(context: AssetExecutionContext, config: TextScoringConfig, data_store: DataStore,
+                  sources: SourcesFile):
     """One scoring pass writes both datasets, so mentions and event sentiment come from the same clauses. Only the
     days of touchpoint_events rewritten since the last run are read, and within them only records whose events
     changed are scored (``text_scoring_state``)."""
-    store = data_store.store()
+    store = checked_store(data_store, sources, need_events=True)
     t0 = time.perf_counter()
     try:
         result = update_scored_days(store, sentiment_method=config.sentiment_method,
