@@ -437,8 +437,11 @@ def test_mutated_real_fixtures_only_raise_typed_errors(name: str, kind: str, at:
         assert exc.location == f"fuzz/{name}"
         return
     assert out.events.height >= 0
+    # checked in Python: a polars regex cannot hold a surrogate (it becomes U+FFFD and would match the
+    # replacement characters the parsers put in on purpose)
     for col in ("text", "title", "reply_text"):
-        assert not out.events[col].drop_nulls().str.contains("[\ud800-\udfff]").any()
+        texts = out.events[col].drop_nulls().to_list()
+        assert not any(0xD800 <= ord(ch) <= 0xDFFF for t in texts for ch in t)
 
 
 def test_inbox_step_stores_rejects_and_quarantines_a_parser_bug(tmp_path: Path,
