@@ -67,7 +67,7 @@ def test_invalid_utf8_in_a_utf8_export_keeps_the_file() -> None:
 
 
 def test_typed_xlsx_cells_of_the_wrong_kind_are_rejects(tmp_path: Path) -> None:
-    """A date, a boolean and an error cell in the NPS column of a workbook: rejected, the numbers kept."""
+    """A date and a boolean in the NPS column of a workbook are rejected, an error cell is no answer; numbers kept."""
     import datetime as dt
 
     import xlsxwriter
@@ -76,7 +76,8 @@ def test_typed_xlsx_cells_of_the_wrong_kind_are_rejects(tmp_path: Path) -> None:
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("Responses")
     ws.write_row(0, 0, ["id", "date", "How likely are you to recommend us? (0-10)"])
-    rows = [("r1", 9), ("r2", dt.datetime(2024, 1, 2, 3, 4)), ("r3", True), ("r4", 7), ("r5", "#DIV/0!")]
+    rows = [("r1", 9), ("r2", dt.datetime(2024, 1, 2, 3, 4)), ("r3", True), ("r4", 7), ("r5", "#DIV/0!"), ("r6", 10),
+            ("r7", 8), ("r8", 6), ("r9", 0)]
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     for i, (rid, v) in enumerate(rows, start=1):
         ws.write_string(i, 0, rid)
@@ -91,10 +92,12 @@ def test_typed_xlsx_cells_of_the_wrong_kind_are_rejects(tmp_path: Path) -> None:
             ws.write_number(i, 2, v)
     wb.close()
     out = _parse(path.read_bytes(), "nps.xlsx")
-    assert _scores(out) == [9.0, 7.0]
-    assert [(p, f) for p, f, _, _ in _rejects(out)] == [("data row 2", "How likely are you to recommend us? (0-10)"),
-                                                          ("data row 3", "How likely are you to recommend us? (0-10)"),
-                                                          ("data row 5", "How likely are you to recommend us? (0-10)")]
+    assert _scores(out) == [9.0, 7.0, 10.0, 8.0, 6.0, 0.0]
+    question = "How likely are you to recommend us? (0-10)"
+    assert [(p, f, v) for p, f, v, _ in _rejects(out)] == [
+        ("data row 2", question, "2024-01-02 03:04:00"),
+        ("data row 3", question, "TRUE"),
+    ]  # the error cell (#DIV/0!) holds no value: calamine reads it as blank, an unanswered question
 
 
 # --- 2: values that changed results silently ----------------------------------------------------------------------

@@ -466,8 +466,8 @@ def _cell_text(value: object) -> str | None:
     """Typed Excel cell → the text a CSV export would have (integral floats without '.0', ISO datetimes)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
+    if isinstance(value, bool):  # as Excel writes a boolean cell to CSV: never the number 1 in a score column
+        return "TRUE" if value else "FALSE"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, datetime):
