@@ -166,7 +166,7 @@ def test_a_file_cut_mid_record_is_refused_as_truncated(data: bytes, why: str) ->
 def test_qualtrics_export_cut_inside_its_last_value_is_refused() -> None:
     full = _export("qualtrics_2025_nps-widget_NPS_GROUP_labels.csv")
     assert full.endswith(b"\n")
-    with pytest.raises(ParseError, match="looks truncated.*line break"):
+    with pytest.raises(ParseError, match=r"looks truncated.*line break"):
         _parse(full[:-2], "qualtrics.csv")
     assert _parse(full, "qualtrics.csv").events.height > 0
 
@@ -218,7 +218,7 @@ def test_random_cuts_of_an_nps_table_never_store_a_cut_value() -> None:
 def test_too_many_columns_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     header = ",".join(f"q{i}" for i in range(12_000))
     row = ",".join("5" for _ in range(12_000))
-    with pytest.raises(InputTooLarge, match="12000 columns.*5000") as err:
+    with pytest.raises(InputTooLarge, match=r"12001 columns.*5000") as err:
         _parse(f"id,{header}\n1,{row}\n".encode(), "wide.csv")
     assert "wide.csv" in str(err.value)
 
@@ -245,7 +245,7 @@ def test_xlsx_whose_unpacked_size_exceeds_the_budget_is_refused(monkeypatch: pyt
 
     data = _export("surveymonkey_xlsx_post.xlsx")
     monkeypatch.setattr(tabular, "LIMITS", base.InputLimits(max_bytes=len(data) + 10))
-    with pytest.raises(InputTooLarge, match="unpacked"):
+    with pytest.raises(InputTooLarge, match="unpacks to"):
         _parse(data, "post.xlsx")
 
 

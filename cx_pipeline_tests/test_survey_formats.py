@@ -151,7 +151,7 @@ def test_mixed_orders_raise_with_row_and_a_bad_date_is_rejected_alone() -> None:
     res = parse_dates(pl.Series(["2024-02-30", "2024-02-28"]), column="d", location="x")
     assert res.rejected == ((0, "2024-02-30", "'2024-02-30' is not a valid date/time"),)
     assert res.values.to_list() == [None, datetime(2024, 2, 28, tzinfo=UTC)]
-    with pytest.raises(ParseError, match="data row 1.*1 of 1 values"):  # a column of non-dates is no date column
+    with pytest.raises(ParseError, match=r"data row 1.*1 of 1 values"):  # a column of non-dates is no date column
         parse_dates(pl.Series(["soon"]), column="d", location="x")
 
 
