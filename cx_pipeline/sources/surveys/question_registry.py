@@ -34,6 +34,7 @@ import polars as pl
 import yaml
 
 from cx_pipeline.contract.taxonomy import check_touchpoint
+from cx_pipeline.sources.base import CpuBudget
 
 #: "weight" marks a column of survey weights: not a question, it weights the response's answers in cx_metrics
 QUESTION_METRICS = ("nps", "csat", "ces", "rating", "comment", "other", "weight")
@@ -857,11 +858,15 @@ class QuestionColumn:
 
 
 def infer_questions(
-    data: pl.DataFrame, columns: list[QuestionColumn], config: QuestionConfig | None = None
+    data: pl.DataFrame, columns: list[QuestionColumn], config: QuestionConfig | None = None, location: str = "export"
 ) -> list[QuestionSpec]:
     """Specs for every question column: config first, else inferred defaults."""
     config = config or QuestionConfig()
-    stats = {q.column: column_stats(data[q.column]) for q in columns}
+    budget = CpuBudget(location)
+    stats = {}
+    for q in columns:
+        budget.check()
+        stats[q.column] = column_stats(data[q.column])
     uses_somewhat = any(lab in ("somewhat agree", "somewhat disagree") for st in stats.values() for lab in st.sample)
     specs = []
     for q in columns:

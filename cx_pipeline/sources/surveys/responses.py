@@ -134,7 +134,7 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     warnings = list(layout.warnings)
     data = layout.data
     n = data.height
-    specs = infer_questions(data, layout.questions, config)
+    specs = infer_questions(data, layout.questions, config, location)
     weights = [s for s in specs if s.metric == "weight"]
     if weights:  # a weight column mapped in the question config (any vendor format): not a question
         if len(weights) > 1:
@@ -468,7 +468,9 @@ def _scored_long(
         rows = data.select(pl.col("__row"), pl.col(spec.column).alias("__raw")).join(
             answers, on="__raw", how="inner", maintain_order="left"
         )
-        for flag, tally in bad.items():
+        # flags are per distinct answer: the rows are searched only for the flags some answer carries
+        for flag in (f for f in bad if answers[f].any()):
+            tally = bad[flag]
             flagged = rows.filter(pl.col(flag))
             if flagged.height:
                 tally[0] += flagged.height
@@ -478,9 +480,10 @@ def _scored_long(
                     field = label(spec.column)
                     for row, value in flagged.select("__row", "__v").iter_rows():
                         rejects.append(Reject(f"data row {row}", _why(flag, value, spec), field, value))
-        nb += int(rows["__nobasis"].sum())
+        if answers["__nobasis"].any():
+            nb += int(rows["__nobasis"].sum())
         parts.append(
-            rows.filter(pl.col("__keep")).select(
+            (rows if answers["__keep"].all() else rows.filter(pl.col("__keep"))).select(
                 pl.col("__row"),
                 pl.lit(i, pl.UInt32).alias("__spec"),
                 pl.lit(spec.key, pl.String).alias("__key"),

@@ -534,9 +534,13 @@ def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
     """The csv module's reading of an irregular file, or ParseError naming the row that breaks it."""
     rows: list[list[str]] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    budget = CpuBudget(location)
     try:
         for row in reader:
             rows.append(row)
+            if len(rows) % 10_000 == 0:
+                budget.check()
+                _check_rows(len(rows), location)
     except csv.Error as exc:
         raise ParseError(
             location,
@@ -546,6 +550,7 @@ def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
     if not rows:
         raise ParseError(location, "file has no rows: expected a header row and responses")
     width = len(rows[0])
+    _check_columns(width, location)
     for i, row in enumerate(rows[1:], start=2):
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             raise ParseError(
