@@ -272,11 +272,6 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
             else f"{n} response(s) but no question mapped to a CX metric"
         )
     facts["responses_with_measures"] = responses
-    if rejects:
-        warnings.append(
-            f"{len(rejects)} value(s) rejected one by one (kept in the rejects, with the reason): e.g. "
-            f"{rejects[0].position}, {rejects[0].field!r}: {rejects[0].reason}"
-        )
     return ParseResult(
         layout.source,
         layout.parser,
@@ -395,6 +390,10 @@ def _response_frame(
                 row = int(row_numbers[idx])
                 refused.append(row)
                 rejects.append(Reject(f"data row {row}", reason, layout.label(layout.date_column), value))
+            warnings.append(
+                f"{len(refused)} response(s) rejected for their date, each with its reason in the rejects: e.g. "
+                f"data row {refused[0]}: {res.rejected[0][2]}"
+            )
         if res.note:
             warnings.append(res.note)
             layout.facts["date_order"] = res.order
@@ -498,7 +497,8 @@ def _scored_long(
         count, first = bad[flag]
         if count:
             warnings.append(
-                f"{count} answer(s) skipped: e.g. data row {first[0]}, column {first[1]!r}: {first[2][:60]!r} {what}"
+                f"{count} answer(s) rejected, each with its reason in the rejects: e.g. data row {first[0]}, "
+                f"column {first[1]!r}: {first[2][:60]!r} {what}"
             )
     if nb:
         warnings.append(
