@@ -188,7 +188,7 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     scored = [s for s in mapped if s.metric != "comment"]
     comments = [s for s in mapped if s.metric == "comment"]
     base = base.with_columns(text=_comment_text(data, comments))
-    # __row, __spec (index into scored), __key, score_raw
+    # __row, __spec (index into scored), score_raw
     long = _scored_long(data, scored, location, warnings, rejects, layout.label)
     if rejects:
         _attach_ids(rejects, base)
@@ -454,7 +454,7 @@ def _scored_long(
     Each column's distinct answers are scored once (labels, no-basis codes, leading numbers, scale checks)
     and joined back to its rows, so per-row work is one hash lookup; rows come out question by question in
     ``specs`` order, each in data order."""
-    schema = {"__row": pl.Int64, "__spec": pl.UInt32, "__key": pl.String, "score_raw": pl.Float64}
+    schema = {"__row": pl.Int64, "__spec": pl.UInt32, "score_raw": pl.Float64}
     if not specs:
         return pl.DataFrame(schema=schema)
     parts: list[pl.DataFrame] = []
@@ -464,13 +464,17 @@ def _scored_long(
     for i, spec in enumerate(specs):
         budget.check()
         answers = _score_answers(data[spec.column], spec)
+        flags = [f for f in bad if answers[f].any()]
+        if answers["__nobasis"].any():
+            flags.append("__nobasis")
+        # per row only what is needed: the score, and a flag column where some answer carries it
         rows = data.select(pl.col("__row"), pl.col(spec.column).alias("__raw")).join(
-            answers, on="__raw", how="inner", maintain_order="left"
+            answers.select("__raw", "score_raw", "__keep", *flags), on="__raw", how="inner", maintain_order="left"
         )
         # flags are per distinct answer: the rows are searched only for the flags some answer carries
-        for flag in (f for f in bad if answers[f].any()):
+        for flag in (f for f in flags if f in bad):
             tally = bad[flag]
-            flagged = rows.filter(pl.col(flag))
+            flagged = rows.filter(pl.col(flag)).with_columns(__v=pl.col("__raw").str.strip_chars())
             if flagged.height:
                 tally[0] += flagged.height
                 if tally[1] is None:
@@ -479,13 +483,12 @@ def _scored_long(
                     field = label(spec.column)
                     for row, value in flagged.select("__row", "__v").iter_rows():
                         rejects.append(Reject(f"data row {row}", _why(flag, value, spec), field, value))
-        if answers["__nobasis"].any():
+        if "__nobasis" in flags:
             nb += int(rows["__nobasis"].sum())
         parts.append(
             (rows if answers["__keep"].all() else rows.filter(pl.col("__keep"))).select(
                 pl.col("__row"),
                 pl.lit(i, pl.UInt32).alias("__spec"),
-                pl.lit(spec.key, pl.String).alias("__key"),
                 pl.col("score_raw"),
             )
         )
