@@ -145,11 +145,14 @@ def test_ambiguous_dates_follow_the_export_default() -> None:
     assert us.values[0] == datetime(2025, 3, 4, tzinfo=UTC) and "ambiguous" in (us.note or "")
 
 
-def test_mixed_orders_and_bad_dates_raise_with_row() -> None:
+def test_mixed_orders_raise_with_row_and_a_bad_date_is_rejected_alone() -> None:
     with pytest.raises(ParseError, match="data row 2"):
         parse_dates(pl.Series(["13/01/2025", "01/13/2025"]), column="d", location="x")
-    with pytest.raises(ParseError, match="data row 1"):
-        parse_dates(pl.Series(["2024-02-30"]), column="d", location="x")
+    res = parse_dates(pl.Series(["2024-02-30", "2024-02-28"]), column="d", location="x")
+    assert res.rejected == ((0, "2024-02-30", "'2024-02-30' is not a valid date/time"),)
+    assert res.values.to_list() == [None, datetime(2024, 2, 28, tzinfo=UTC)]
+    with pytest.raises(ParseError, match=r"data row 1.*1 of 1 values"):  # a column of non-dates is no date column
+        parse_dates(pl.Series(["soon"]), column="d", location="x")
 
 
 def test_timezone_conversion_handles_dst() -> None:

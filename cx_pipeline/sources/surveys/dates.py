@@ -27,11 +27,18 @@ _ISO = (
 )
 
 
+#: the years a survey response can carry; outside them a date is a typo or a placeholder (0001-01-01, 9999-12-31),
+#: and such values would also overflow Python's datetime downstream, so the response is rejected with the reason
+FIRST_YEAR, LAST_YEAR = 1900, 2099
+
+
 @dataclass(frozen=True)
 class DateResult:
-    values: pl.Series  # Datetime(us, UTC)
+    values: pl.Series  # Datetime(us, UTC); null where the value was rejected
     order: str  # "iso", "day_first", "month_first", "empty"
     note: str | None  # what was decided and why, for ParseResult.warnings
+    #: values refused one by one: (index into ``values``, the raw value, why)
+    rejected: tuple[tuple[int, str, str], ...] = ()
 
 
 def check_timezone(tz: str | None, location: str) -> str | None:
@@ -60,7 +67,9 @@ def parse_dates(
     ``month_hint``: a month or quarter column of the same rows; when the values leave day-first vs month-first
     open it decides, and when they prove one it is cross-checked. ``default_reason`` says why
     ``prefer_month_first`` is the default for this export (shown in the note when nothing else decides).
-    Raises ParseError naming the first value (data row) that fits no supported layout.
+    A value that is not a date, not a valid date/time, or outside FIRST_YEAR..LAST_YEAR is rejected on its own
+    (``rejected``, value null); ParseError (naming the first one) only when most values fit no supported layout — then
+    the column is not a date column in a layout we read — or when the file mixes day-first and month-first values.
     """
     tz = check_timezone(tz, location)
     s = values.cast(pl.String).str.strip_chars()
@@ -70,7 +79,7 @@ def parse_dates(
         return DateResult(pl.Series(values.name, [None] * len(values), dtype=UTC_DT), "empty", None)
     fast = _plain_iso(s, values.name, n, tz)
     if fast is not None:
-        return DateResult(fast, "iso", None)
+        return _in_range(DateResult(fast, "iso", None), s)
     frame = pl.DataFrame({"s": s})
     iso = frame.select(pl.col("s").str.extract_groups(_ISO)).unnest("s")
     iso.columns = ["y", "m", "d", "H", "M", "S", "f", "off"]
@@ -79,22 +88,25 @@ def parse_dates(
     slash.columns = ["a", "b", "y", "H", "M", "S", "ampm"]
     is_slash = slash["a"].is_not_null()
     bad = s.is_not_null() & ~is_iso & ~is_slash
+    rejected: dict[int, str] = {}
     if bad.any():
         idx = int(bad.arg_true()[0])
-        raise ParseError(
-            location,
-            f"column {column!r}, data row {idx + 1}: date {s[idx]!r} is not a recognised "
-            "date (expected YYYY-MM-DD[ HH:MM[:SS]], M/D/YY[YY] or D/M/YY[YY] with optional time)",
-        )
+        if int(bad.sum()) * 2 > n:
+            raise ParseError(
+                location,
+                f"column {column!r}, data row {idx + 1}: date {s[idx]!r} is not a recognised "
+                f"date ({_LAYOUTS}); {int(bad.sum())} of {n} values are not",
+            )
+        rejected.update((int(i), f"{s[int(i)]!r} is not a recognised date ({_LAYOUTS})") for i in bad.arg_true())
     note = None
     order = "iso"
     if is_slash.any():
         a = slash["a"].cast(pl.Int32)
         b = slash["b"].cast(pl.Int32)
-        both = (a > 12) & (b > 12)
-        if both.any():
-            idx = int(both.arg_true()[0])
-            raise ParseError(location, f"column {column!r}, data row {idx + 1}: {s[idx]!r} is not a valid date")
+        both = ((a > 12) & (b > 12)).fill_null(False)
+        rejected.update((int(i), f"{s[int(i)]!r} is not a valid date") for i in both.arg_true())
+        a = a.zip_with(~both, pl.Series([None] * len(a), dtype=pl.Int32))
+        b = b.zip_with(~both, pl.Series([None] * len(b), dtype=pl.Int32))
         day_first_proof = bool((a > 12).any())
         month_first_proof = bool((b > 12).any())
         if day_first_proof and month_first_proof:
@@ -176,8 +188,10 @@ def parse_dates(
         )
     )
     parts = parts.with_row_index("__i")
+    skip = _at(len(s), rejected)
     invalid = parts.filter(
         pl.Series(s.is_not_null())
+        & ~skip
         & ~(
             pl.col("m").is_between(1, 12)
             & pl.col("d").is_between(1, 31)
@@ -187,9 +201,10 @@ def parse_dates(
             & (pl.col("d") <= pl.date(pl.col("y"), pl.col("m").clip(1, 12), 1).dt.month_end().dt.day())
         )
     )
-    if invalid.height:
-        idx = int(invalid["__i"][0])
-        raise ParseError(location, f"column {column!r}, data row {idx + 1}: {s[idx]!r} is not a valid date/time")
+    rejected.update((int(i), f"{s[int(i)]!r} is not a valid date/time") for i in invalid["__i"])
+    if rejected:  # rejected values must not reach pl.datetime (an invalid day would raise there)
+        keep = ~_at(len(s), rejected)
+        parts = parts.with_columns(pl.when(keep).then(pl.col(c)).otherwise(None).alias(c) for c in "ymdHMS")
     naive = parts.select(
         pl.datetime(
             pl.col("y"), pl.col("m"), pl.col("d"), pl.col("H"), pl.col("M"), pl.col("S").clip(0, 59), pl.col("us")
@@ -217,7 +232,31 @@ def parse_dates(
         .select(pl.when(pl.col("h")).then(pl.col("e")).otherwise(pl.col("z")).alias(values.name or "date"))
         .to_series()
     )
-    return DateResult(out.cast(UTC_DT), order, note)
+    result = DateResult(out.cast(UTC_DT), order, note, tuple((i, str(s[i]), r) for i, r in sorted(rejected.items())))
+    return _in_range(result, s)
+
+
+def _at(n: int, indices: dict[int, str]) -> pl.Series:
+    """A boolean mask of length ``n``, True at ``indices``."""
+    return pl.int_range(0, n, eager=True).is_in(list(indices))
+
+
+_LAYOUTS = "expected YYYY-MM-DD[ HH:MM[:SS]], M/D/YY[YY] or D/M/YY[YY] with optional time"
+
+
+def _in_range(result: DateResult, raw: pl.Series) -> DateResult:
+    """``result`` with the dates outside FIRST_YEAR..LAST_YEAR (in UTC) rejected and nulled."""
+    year = result.values.dt.year()
+    outside = ((year < FIRST_YEAR) | (year > LAST_YEAR)).fill_null(False)
+    if not outside.any():
+        return result
+    extra = tuple(
+        (int(i), str(raw[int(i)]), f"date {raw[int(i)]!r} is outside the years {FIRST_YEAR}–{LAST_YEAR} a response "
+         "can carry (a placeholder or typo)")
+        for i in outside.arg_true()
+    )
+    values = result.values.zip_with(~outside, pl.Series([None] * len(outside), dtype=UTC_DT))
+    return DateResult(values, result.order, result.note, tuple(sorted(result.rejected + extra)))
 
 
 _MONTH_NAMES = {

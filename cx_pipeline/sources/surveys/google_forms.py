@@ -11,7 +11,7 @@ import re
 
 import polars as pl
 
-from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
+from cx_pipeline.sources.base import InputTooLarge, ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
 from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace, unique_keys
 from cx_pipeline.sources.surveys.tabular import RawTable, pick_sheet, read_table
@@ -58,7 +58,9 @@ class GoogleFormsFormat(SourceFormat):
     def sniff(self, data: bytes, filename: str) -> bool:
         if data.startswith(b"PK\x03\x04"):
             try:
-                return any(self._looks_like(t) for t in read_table(data, "sniff"))
+                return any(self._looks_like(t) for t in read_table(data, filename, sniffing=True))
+            except InputTooLarge:
+                raise  # too large for every format: say so, not "not recognised"
             except ParseError:
                 return False
         head = data[:2_000].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf").lstrip(b'"').lower()

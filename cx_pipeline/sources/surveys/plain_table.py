@@ -127,7 +127,7 @@ class PlainTableFormat(SourceFormat):
         return bool(SCORE_HINT.search(first)) or name.endswith((".csv", ".tsv"))
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
-        tables = read_table(data, location, filename=location)
+        tables = read_table(data, location, filename=location, final_newline="unknown")
         table = pick_sheet(tables, location, sheet=self.sheet)
         layout = self.layout(table, location)
         del tables, table  # build_result releases the cells once it no longer needs them

@@ -89,7 +89,7 @@ class QualtricsFormat(SourceFormat):
         return head.lstrip(b"\xef\xbb\xbf").startswith(b"v1,v2,v3") and b"responseid" in head
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
-        tables = read_table(data, location)
+        tables = read_table(data, location, final_newline="required")
         table = pick_sheet(tables, location, sheet=self.sheet, fits=[self._looks_like(t) for t in tables])
         if not self._looks_like(table):
             raise ParseError(

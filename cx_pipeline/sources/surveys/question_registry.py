@@ -34,6 +34,7 @@ import polars as pl
 import yaml
 
 from cx_pipeline.contract.taxonomy import check_touchpoint
+from cx_pipeline.sources.base import CpuBudget
 
 #: "weight" marks a column of survey weights: not a question, it weights the response's answers in cx_metrics
 QUESTION_METRICS = ("nps", "csat", "ces", "rating", "comment", "other", "weight")
@@ -456,9 +457,18 @@ def column_stats(values: pl.Series) -> ColumnStats:
     )
     if counts.height == 0:
         return ColumnStats(0, 0, 0.0, None, None, (), 0.0, 0)
-    counts = counts.with_columns(num=leading_number(pl.col("v")), words=pl.col("v").str.count_matches(r"\S+"))
+    # a formula wrapping a number (=10, +7) counts as a numeric answer here: the reader refuses that cell on its
+    # own, and a few of them must not make the question look like text
+    counts = counts.with_columns(
+        num=leading_number(pl.col("v").str.replace(r"^[=+@]+", "")), words=pl.col("v").str.count_matches(r"\S+")
+    )
     non_empty = int(counts["__n"].sum())
     numeric = counts.filter(pl.col("num").is_not_null())
+    # the scale is read from the answers a standard scale can hold (≤ 10) when they are the majority: an 11 or a
+    # 99 among them is one bad answer (refused alone), not a sign that the question has another scale
+    on_scale = numeric.filter(pl.col("num") <= _LARGEST_SCALE_MAX)
+    if on_scale.height < numeric.height and int(on_scale["__n"].sum()) * 2 > int(numeric["__n"].sum()):
+        numeric = on_scale
     answered = numeric.filter(pl.col("num") >= 0)["num"]
     text_answers = counts.filter(pl.col("num").is_null())
     normalized = normalize_labels(text_answers["v"])
@@ -485,6 +495,7 @@ def column_stats(values: pl.Series) -> ColumnStats:
 
 
 _VOCAB_HEAD_SCAN = 20_000
+_LARGEST_SCALE_MAX = 10.0
 
 
 def leading_number(s: pl.Series | pl.Expr) -> Any:
@@ -602,7 +613,9 @@ def infer_question(
         return replace(base, reason="'other, please specify' text of a choice question")
     if _IDENTITY.search(text) and stats.numeric_share < 1.0:
         return replace(base, reason="looks like an identifier/contact field, never emitted as text")
-    if stats.numeric_share >= 0.999:
+    # numeric: all answers, or — when the text names a metric — most of them (the rest are refused one by one)
+    names_metric = any(p.search(blob) for p in (_RECOMMEND, _SATISFACTION, _EASE, _EFFORT, _RATING))
+    if stats.numeric_share >= 0.999 or (names_metric and stats.numeric_share > 0.5):
         lo, hi = stats.num_min or 0.0, stats.num_max or 0.0
         answered_lo = lo if lo >= 0 else (stats.num_min_answer if stats.num_min_answer is not None else 0.0)
         if hi <= 1:
@@ -845,11 +858,15 @@ class QuestionColumn:
 
 
 def infer_questions(
-    data: pl.DataFrame, columns: list[QuestionColumn], config: QuestionConfig | None = None
+    data: pl.DataFrame, columns: list[QuestionColumn], config: QuestionConfig | None = None, location: str = "export"
 ) -> list[QuestionSpec]:
     """Specs for every question column: config first, else inferred defaults."""
     config = config or QuestionConfig()
-    stats = {q.column: column_stats(data[q.column]) for q in columns}
+    budget = CpuBudget(location)
+    stats = {}
+    for q in columns:
+        budget.check()
+        stats[q.column] = column_stats(data[q.column])
     uses_somewhat = any(lab in ("somewhat agree", "somewhat disagree") for st in stats.values() for lab in st.sample)
     specs = []
     for q in columns:

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from cx_pipeline.sources.base import MEASURE_SCHEMA, ParseError, ParseResult
+from cx_pipeline.sources.base import MEASURE_SCHEMA, CpuBudget, ParseError, ParseResult, Reject
 from cx_pipeline.sources.surveys.dates import month_numbers, parse_dates
 from cx_pipeline.sources.surveys.question_registry import (
     QuestionColumn,
@@ -134,7 +134,7 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     warnings = list(layout.warnings)
     data = layout.data
     n = data.height
-    specs = infer_questions(data, layout.questions, config)
+    specs = infer_questions(data, layout.questions, config, location)
     weights = [s for s in specs if s.metric == "weight"]
     if weights:  # a weight column mapped in the question config (any vendor format): not a question
         if len(weights) > 1:
@@ -173,7 +173,12 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
             empty_reason="header only: the export has no responses",
         )
 
-    base = _response_frame(layout, location, warnings)
+    rejects: list[Reject] = []
+    base, refused = _response_frame(layout, location, warnings, rejects)
+    if refused:  # a response whose date is impossible is refused whole (and said so), the rest of the file kept
+        keep = ~pl.col("__row").is_in(refused)
+        data = layout.data = data.filter(keep)
+        base = base.filter(keep)
     facts.update(
         date_column=layout.label(layout.date_column) if layout.date_column else None,
         date_order=layout.facts.get("date_order"),
@@ -183,7 +188,10 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
     scored = [s for s in mapped if s.metric != "comment"]
     comments = [s for s in mapped if s.metric == "comment"]
     base = base.with_columns(text=_comment_text(data, comments))
-    long = _scored_long(data, scored, location, warnings)  # __row, __spec (index into scored), __key, score_raw
+    # __row, __spec (index into scored), score_raw
+    long = _scored_long(data, scored, location, warnings, rejects, layout.label)
+    if rejects:
+        _attach_ids(rejects, base)
     # the layout is consumed here: its wide cells are the biggest thing a million-response export holds, and
     # nothing below needs them, so they are released before the measures are assembled
     layout.data = data.clear()
@@ -265,7 +273,29 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
         )
     facts["responses_with_measures"] = responses
     return ParseResult(
-        layout.source, layout.parser, out, n, aggregates=[facts], warnings=warnings, empty_reason=empty_reason
+        layout.source,
+        layout.parser,
+        out,
+        n,
+        aggregates=[facts],
+        warnings=warnings,
+        empty_reason=empty_reason,
+        rejects=rejects,
+    )
+
+
+def _row_of(reject: Reject) -> int:
+    return int(str(reject.position).rsplit(" ", 1)[-1])
+
+
+def _attach_ids(rejects: list[Reject], base: pl.DataFrame) -> None:
+    """Rejects in (row, column) order, each with its response's id where the response has one."""
+    rows = sorted({_row_of(r) for r in rejects})
+    found = base.filter(pl.col("__row").is_in(rows)).select("__row", "native_id")
+    ids = dict(zip(found["__row"].to_list(), found["native_id"].to_list(), strict=True))
+    rejects[:] = sorted(
+        (r if r.native_id else Reject(r.position, r.reason, r.field, r.value, ids.get(_row_of(r))) for r in rejects),
+        key=_row_of,
     )
 
 
@@ -297,8 +327,12 @@ def _measure_columns(allm: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) -> pl.DataFrame:
-    """Per response: row, native_id, published_at, customer_ref, language."""
+def _response_frame(
+    layout: SurveyLayout, location: str, warnings: list[str], rejects: list[Reject]
+) -> tuple[pl.DataFrame, list[int]]:
+    """Per response: row, native_id, published_at, customer_ref, language; and the rows refused for their date
+    (each one a reject in ``rejects``)."""
+    refused: list[int] = []
     data = layout.data
     ns = layout.namespace
     row_ids = pl.format("{}:row={}", pl.lit(ns), pl.col("__row"))
@@ -350,6 +384,16 @@ def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) ->
             month_hint=hint,
             month_hint_name=layout.label(layout.month_column) if layout.month_column else "month",
         )
+        if res.rejected:
+            row_numbers = data["__row"]
+            for idx, value, reason in res.rejected:
+                row = int(row_numbers[idx])
+                refused.append(row)
+                rejects.append(Reject(f"data row {row}", reason, layout.label(layout.date_column), value))
+            warnings.append(
+                f"{len(refused)} response(s) rejected for their date, each with its reason in the rejects: e.g. "
+                f"data row {refused[0]}: {res.rejected[0][2]}"
+            )
         if res.note:
             warnings.append(res.note)
             layout.facts["date_order"] = res.order
@@ -388,55 +432,92 @@ def _response_frame(layout: SurveyLayout, location: str, warnings: list[str]) ->
         cols.append(pl.col("__weight").alias("weight"))
     else:
         cols.append(pl.lit(None, pl.Float64).alias("weight"))
-    return data.select(cols)
+    return data.select(cols), refused
 
 
-def _scored_long(data: pl.DataFrame, specs: list[QuestionSpec], location: str, warnings: list[str]) -> pl.DataFrame:
+_METRIC_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
+#: a cell a spreadsheet would run as a formula (OWASP CSV injection: leading = + @, or - before a non-number);
+#: in a score column it is refused — ``=10`` is not the answer 10 — and never evaluated anywhere
+FORMULA = r"^(?:[=+@]|-[^\d\s\-.,])"
+
+
+def _scored_long(
+    data: pl.DataFrame,
+    specs: list[QuestionSpec],
+    location: str,
+    warnings: list[str],
+    rejects: list[Reject] | None = None,
+    label: Any = str,
+) -> pl.DataFrame:
     """Wide answers → long (row, spec index, key, score): labels mapped, no-basis → null, out-of-scale reported.
 
     Each column's distinct answers are scored once (labels, no-basis codes, leading numbers, scale checks)
     and joined back to its rows, so per-row work is one hash lookup; rows come out question by question in
     ``specs`` order, each in data order."""
-    schema = {"__row": pl.Int64, "__spec": pl.UInt32, "__key": pl.String, "score_raw": pl.Float64}
+    schema = {"__row": pl.Int64, "__spec": pl.UInt32, "score_raw": pl.Float64}
     if not specs:
         return pl.DataFrame(schema=schema)
     parts: list[pl.DataFrame] = []
-    bad: dict[str, list[Any]] = {"__unreadable": [0, None], "__outside": [0, None]}
+    bad: dict[str, list[Any]] = {"__unreadable": [0, None], "__outside": [0, None], "__formula": [0, None]}
     nb = 0
+    budget = CpuBudget(location)
     for i, spec in enumerate(specs):
+        budget.check()
         answers = _score_answers(data[spec.column], spec)
+        flags = [f for f in bad if answers[f].any()]
+        if answers["__nobasis"].any():
+            flags.append("__nobasis")
+        # per row only what is needed: the score, and a flag column where some answer carries it
         rows = data.select(pl.col("__row"), pl.col(spec.column).alias("__raw")).join(
-            answers, on="__raw", how="inner", maintain_order="left"
+            answers.select("__raw", "score_raw", "__keep", *flags), on="__raw", how="inner", maintain_order="left"
         )
-        for flag, tally in bad.items():
-            flagged = rows.filter(pl.col(flag))
+        # flags are per distinct answer: the rows are searched only for the flags some answer carries
+        for flag in (f for f in flags if f in bad):
+            tally = bad[flag]
+            flagged = rows.filter(pl.col(flag)).with_columns(__v=pl.col("__raw").str.strip_chars())
             if flagged.height:
                 tally[0] += flagged.height
                 if tally[1] is None:
                     tally[1] = (flagged["__row"][0], spec.key, flagged["__v"][0])
-        nb += int(rows["__nobasis"].sum())
+                if rejects is not None:
+                    field = label(spec.column)
+                    for row, value in flagged.select("__row", "__v").iter_rows():
+                        rejects.append(Reject(f"data row {row}", _why(flag, value, spec), field, value))
+        if "__nobasis" in flags:
+            nb += int(rows["__nobasis"].sum())
         parts.append(
-            rows.filter(pl.col("__keep")).select(
+            (rows if answers["__keep"].all() else rows.filter(pl.col("__keep"))).select(
                 pl.col("__row"),
                 pl.lit(i, pl.UInt32).alias("__spec"),
-                pl.lit(spec.key, pl.String).alias("__key"),
                 pl.col("score_raw"),
             )
         )
     for flag, what in (
         ("__unreadable", "is neither a number nor a known answer label"),
         ("__outside", "is outside the question's scale"),
+        ("__formula", "looks like a spreadsheet formula (never evaluated)"),
     ):
         count, first = bad[flag]
         if count:
             warnings.append(
-                f"{count} answer(s) skipped: e.g. data row {first[0]}, column {first[1]!r}: {first[2][:60]!r} {what}"
+                f"{count} answer(s) rejected, each with its reason in the rejects: e.g. data row {first[0]}, "
+                f"column {first[1]!r}: {first[2][:60]!r} {what}"
             )
     if nb:
         warnings.append(
             f"{nb} 'no basis for evaluation' answer(s) (negative codes / don't know) kept with a null score"
         )
     return pl.concat(parts).cast(schema)  # type: ignore[arg-type]
+
+
+def _why(flag: str, value: str, spec: QuestionSpec) -> str:
+    """The reason an answer is refused, in the words the analyst sees (the question's metric and scale)."""
+    metric = _METRIC_NAMES.get(spec.metric, spec.metric)
+    if flag == "__formula":
+        return f"{value!r} looks like a spreadsheet formula: never evaluated, and not read as a {metric} answer"
+    if flag == "__outside":
+        return f"{value} is outside the {metric} scale {spec.scale_min:g}–{spec.scale_max:g}"
+    return f"{value!r} is neither a number nor a known answer label of this {metric} question"
 
 
 def _score_answers(values: pl.Series, spec: QuestionSpec) -> pl.DataFrame:
@@ -463,9 +544,11 @@ def _score_answers(values: pl.Series, spec: QuestionSpec) -> pl.DataFrame:
             __num=leading_number(pl.col("__v")),
         )
         .with_columns(__score=pl.coalesce(pl.col("__lv"), pl.col("__num")))
+        .with_columns(__formula=pl.col("__v").str.contains(FORMULA) & pl.col("__lv").is_null())
+        .with_columns(__score=pl.when(pl.col("__formula")).then(None).otherwise(pl.col("__score")))
         .with_columns(
-            __nobasis=pl.col("__nb").fill_null(False) | (pl.col("__score") < 0),
-            __unreadable=pl.col("__score").is_null() & pl.col("__nb").is_null(),
+            __nobasis=~pl.col("__formula") & (pl.col("__nb").fill_null(False) | (pl.col("__score") < 0)),
+            __unreadable=~pl.col("__formula") & pl.col("__score").is_null() & pl.col("__nb").is_null(),
         )
         .with_columns(
             __outside=~pl.col("__nobasis")
@@ -478,9 +561,10 @@ def _score_answers(values: pl.Series, spec: QuestionSpec) -> pl.DataFrame:
         pl.col("__raw"),
         pl.col("__v"),
         pl.when(pl.col("__nobasis")).then(None).otherwise(pl.col("__score")).alias("score_raw"),
-        (~pl.col("__unreadable") & ~pl.col("__outside")).fill_null(False).alias("__keep"),
+        (~pl.col("__unreadable") & ~pl.col("__outside") & ~pl.col("__formula")).fill_null(False).alias("__keep"),
         pl.col("__unreadable").fill_null(False),
         pl.col("__outside").fill_null(False),
+        pl.col("__formula").fill_null(False),
         pl.col("__nobasis").fill_null(False),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from cx_pipeline.sources.base import ParseError, ParseResult, SourceFormat
+from cx_pipeline.sources.base import InputTooLarge, ParseError, ParseResult, SourceFormat
 from cx_pipeline.sources.surveys.question_registry import QuestionColumn, QuestionConfig
 from cx_pipeline.sources.surveys.responses import SurveyLayout, build_result, header_namespace
 from cx_pipeline.sources.surveys.tabular import RawTable, pick_sheet, read_table
@@ -65,14 +65,16 @@ class SurveyMonkeyFormat(SourceFormat):
     def sniff(self, data: bytes, filename: str) -> bool:
         head = data[:20_000].replace(b"\x00", b"").lower()
         if data.startswith(b"PK\x03\x04"):
-            return filename.lower().endswith(".xlsx") and self._xlsx_sniff(data)
+            return filename.lower().endswith(".xlsx") and self._xlsx_sniff(data, filename)
         return b"respondent id" in head and (
             b"collector id" in head or b"open-ended response" in head or b",response," in head
         )
 
-    def _xlsx_sniff(self, data: bytes) -> bool:
+    def _xlsx_sniff(self, data: bytes, filename: str) -> bool:
         try:
-            tables = read_table(data, "sniff")
+            tables = read_table(data, filename, sniffing=True)
+        except InputTooLarge:
+            raise  # too large for every format: say so, not "not recognised"
         except ParseError:
             return False
         return any(self._looks_like(t) for t in tables)

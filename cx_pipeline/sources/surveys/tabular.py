@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 import polars as pl
 
-from cx_pipeline.sources.base import ParseError
+from cx_pipeline.sources.base import LIMITS, CpuBudget, InputTooLarge, ParseError
 
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
@@ -171,12 +175,28 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def read_table(data: bytes, location: str, *, filename: str = "") -> list[RawTable]:
-    """Every non-empty sheet of an XLSX, or the single table of a CSV/TSV; ParseError if unreadable."""
+#: whether a vendor's text exports end with a line break, which decides what an unterminated last record means:
+#: "required" — every export of the tool ends with one, so a last record without it was cut (Qualtrics, Typeform);
+#: "optional" — the tool's downloads often end without one (Google Sheets/Forms, Excel re-saves), so only a short
+#: record or an open quote proves a cut; "unknown" — any producer (plain tables): as "optional", plus a note
+FinalNewline = Literal["required", "optional", "unknown"]
+
+
+def read_table(
+    data: bytes, location: str, *, filename: str = "", final_newline: FinalNewline = "optional", sniffing: bool = False
+) -> list[RawTable]:
+    """Every non-empty sheet of an XLSX, or the single table of a CSV/TSV; ParseError if unreadable.
+
+    InputTooLarge past ``LIMITS`` (bytes, unpacked workbook bytes, columns, rows); ParseError "looks truncated" for a
+    text file that ends mid-record. A workbook read while ``sniffing`` is kept for the parse that follows, so one
+    file is read once however many formats look at it.
+    """
+    if len(data) > LIMITS.max_bytes:
+        raise InputTooLarge(location, f"{len(data):,} bytes: past the limit of {LIMITS.max_bytes:,} bytes; refused")
     if not data or (not data[:4096].strip(_BLANK_BYTES) and not data.strip(_BLANK_BYTES)):
         raise ParseError(location, "file is empty: expected a survey export with a header row and responses")
     if data.startswith(XLSX_MAGIC):
-        return read_workbook(data, location)
+        return _workbook_once(data, location, sniffing)
     if data.startswith(OLE_MAGIC):
         raise ParseError(location, "legacy binary .xls workbook: expected CSV or .xlsx (re-save as .xlsx)")
     forced_delim, data = _excel_sep_line(data)
@@ -186,14 +206,21 @@ def read_table(data: bytes, location: str, *, filename: str = "") -> list[RawTab
         raw, encoding = clean
         head = _utf8_head(raw)
         delim = forced_delim or ("\t" if filename.lower().endswith(".tsv") else sniff_delimiter(head))
+        warnings: list[str] = []
+        _check_text_table(raw, delim, location, final_newline, warnings)
         frame = _read_csv_bytes(raw, delim)
         if frame is None:
             frame = _read_csv_lenient(raw.decode("utf-8"), delim, location)
-        warnings: list[str] = []
     else:
         text, encoding, warnings = decode_bytes(data, location)
         delim = forced_delim or ("\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text))
-        frame = _read_csv_text(text, delim, location)
+        raw = text.encode("utf-8")
+        del text
+        _check_text_table(raw, delim, location, final_newline, warnings)
+        frame = _read_csv_bytes(raw, delim)
+        if frame is None:  # slow path only for malformed files: locate the problem or read leniently
+            frame = _read_csv_lenient(raw.decode("utf-8"), delim, location)
+    _check_rows(frame.height, location)
     if forced_delim:
         warnings.append(f"first line 'sep={forced_delim}' (an Excel hint) names the delimiter; skipped")
     elif delim != ",":
@@ -380,12 +407,110 @@ def _delim_name(delim: str) -> str:
     return {"\t": "tab", ";": "semicolon", "|": "pipe", ",": "comma"}[delim]
 
 
-def _read_csv_text(text: str, delim: str, location: str) -> pl.DataFrame:
-    frame = _read_csv_bytes(text.encode("utf-8"), delim)
-    if frame is None:
-        # slow path only for malformed files: locate the problem or read leniently
-        return _read_csv_lenient(text, delim, location)
-    return frame
+def _check_rows(rows: int, location: str) -> None:
+    if rows > LIMITS.max_rows:
+        raise InputTooLarge(location, f"{rows:,} rows: past the limit of {LIMITS.max_rows:,} rows; refused")
+
+
+def _check_columns(columns: int, location: str) -> None:
+    if columns > LIMITS.max_columns:
+        raise InputTooLarge(
+            location, f"{columns} columns: past the limit of {LIMITS.max_columns} columns; refused before reading"
+        )
+
+
+#: how far back from the end the last records are looked for (a longer last record is read by the full reader)
+_TAIL_BYTES = 1 << 20
+
+
+def _check_text_table(raw: bytes, delim: str, location: str, final_newline: FinalNewline, warnings: list[str]) -> None:
+    """Refuse, before any per-column work, a table wider than the column budget or cut off mid-record.
+
+    A cut file is a complete-looking table whose last record lost its end: its last value would be stored (a '1'
+    cut from '10') under the real answer's id. It shows as an open quote at the end of the file, as a last record
+    shorter than the header and than the record before it, or — for tools whose exports always end with a line
+    break — as a last record without one.
+    """
+    first_end = raw.find(b"\n", 0, 16 << 20)
+    first = raw[: first_end if first_end >= 0 else min(len(raw), 16 << 20)]
+    if first.count(delim.encode()) + 1 > LIMITS.max_columns:  # an upper bound: quoted delimiters count too
+        header = next(csv.reader(io.StringIO(first.decode("utf-8", "replace"), newline=""), delimiter=delim), [])
+        _check_columns(len(header), location)
+    if raw.count(b'"') % 2:
+        _open_quote_at_end(raw, delim, location)
+    records, complete = _last_records(raw, delim)
+    if len(records) < 2:
+        return
+    header_width = len(next(csv.reader(io.StringIO(first.decode("utf-8", "replace"), newline=""), delimiter=delim), []))
+    *before, last = records
+    if len(last) < header_width and len(last) < len(before[-1]) and any(c.strip() for c in last):
+        raise ParseError(
+            location,
+            f"file looks truncated: its last record has {len(last)} field(s), fewer fields than the header's "
+            f"{header_width} and the record before it ({len(before[-1])}); it ends in {_tail(last)} — re-download "
+            "or re-export the file",
+        )
+    ends_mid_value = not complete and bool(last[-1].strip()) and not raw.rstrip(b" \t").endswith(b'"')
+    if not complete and final_newline == "required":
+        raise ParseError(
+            location,
+            f"file looks truncated: it ends without a line break inside its last record ({_tail(last)}), and exports "
+            "of this tool always end with one — re-download or re-export the file",
+        )
+    if ends_mid_value and final_newline == "unknown":
+        warnings.append(
+            f"the file ends without a line break after {_tail(last)}: read as complete (Google Sheets downloads end "
+            "so); if the download was cut, that last value may be incomplete"
+        )
+
+
+def _tail(record: list[str]) -> str:
+    value = record[-1] if record else ""
+    return repr(value if len(value) <= 40 else "…" + value[-40:])
+
+
+def _open_quote_at_end(raw: bytes, delim: str, location: str) -> None:
+    """An odd number of quotes: either a stray quote inside an unquoted value (legal, read as text) or a quoted
+    value never closed — the end of a cut file. The csv module tells them apart."""
+    reader = csv.reader(io.StringIO(raw.decode("utf-8", "replace"), newline=""), delimiter=delim, strict=True)
+    count = 0
+    try:
+        for _ in reader:
+            count += 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise ParseError(
+                location,
+                f"file looks truncated: unbalanced quote — the quoted value opened in record {count + 1} (line "
+                f"{reader.line_num}) is unterminated at the end of the file; re-download or re-export the file",
+            ) from exc
+        # other quoting errors are reported by the reader that reads the table, with their row
+
+
+def _last_records(raw: bytes, delim: str) -> tuple[list[list[str]], bool]:
+    """The last two records of the file (fewer if it has fewer) and whether the file ends with a line break.
+
+    Read from a suffix that starts at a line break outside quotes (an even number of quotes follows it), so a
+    multi-line quoted comment in the last record is one record; an empty trailing line is no record."""
+    body = raw.rstrip(b"\x00")
+    complete = body.endswith((b"\n", b"\r"))
+    start = max(0, len(body) - _TAIL_BYTES)
+    quotes_after = body.count(b'"', start)
+    if start:
+        # walk line starts forward from the window start until one lies outside quotes, with 3+ lines after it
+        pos = start
+        while True:
+            nl = body.find(b"\n", pos)
+            if nl < 0:
+                return [], complete
+            quotes_after -= body.count(b'"', pos, nl + 1)
+            pos = nl + 1
+            if quotes_after % 2 == 0:
+                break
+        start = pos
+    rows = [r for r in csv.reader(io.StringIO(body[start:].decode("utf-8", "replace"), newline=""), delimiter=delim)]
+    rows = [r for r in rows if r]
+    return rows[-2:], complete
 
 
 def _read_csv_bytes(raw: bytes, delim: str) -> pl.DataFrame | None:
@@ -409,9 +534,13 @@ def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
     """The csv module's reading of an irregular file, or ParseError naming the row that breaks it."""
     rows: list[list[str]] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    budget = CpuBudget(location)
     try:
         for row in reader:
             rows.append(row)
+            if len(rows) % 10_000 == 0:
+                budget.check()
+                _check_rows(len(rows), location)
     except csv.Error as exc:
         raise ParseError(
             location,
@@ -421,6 +550,7 @@ def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
     if not rows:
         raise ParseError(location, "file has no rows: expected a header row and responses")
     width = len(rows[0])
+    _check_columns(width, location)
     for i, row in enumerate(rows[1:], start=2):
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             raise ParseError(
@@ -432,27 +562,97 @@ def _read_csv_lenient(text: str, delim: str, location: str) -> pl.DataFrame:
     return pl.DataFrame(cols, schema={f"c{j}": pl.String for j in range(width)})
 
 
+#: the workbook a sniffer read, kept for the parse of the same bytes: (size, digest) → its tables
+_SNIFFED: dict[tuple[int, bytes], list[RawTable]] = {}
+
+
+def _workbook_once(data: bytes, location: str, sniffing: bool) -> list[RawTable]:
+    """The tables of a workbook, read once per file: a sniffer's read is kept (one workbook at a time) and handed
+    to the parse that follows, which takes it out so its memory goes with the parse."""
+    key = (len(data), hashlib.blake2b(data, digest_size=16).digest())
+    if sniffing:
+        if key not in _SNIFFED:
+            _SNIFFED.clear()
+            _SNIFFED[key] = read_workbook(data, location)
+        return _SNIFFED[key]
+    tables = _SNIFFED.pop(key, None)
+    return tables if tables is not None else read_workbook(data, location)
+
+
+#: rows turned into Python values at a time: a million-row sheet never exists as one list of Python objects
+_WORKBOOK_CHUNK_ROWS = 50_000
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]+\d+:([A-Z]+)(\d+)"')
+
+
+def _check_workbook_size(data: bytes, location: str) -> None:
+    """Refuse a workbook whose unpacked parts or declared sheet size are past the budgets, before reading cells.
+
+    A few megabytes of .xlsx can unpack to gigabytes (XML compresses ~50×); the zip directory and each sheet's
+    ``<dimension>`` say so without reading a cell."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            unpacked = sum(i.file_size for i in infos)
+            if unpacked > LIMITS.max_bytes:
+                raise InputTooLarge(
+                    location,
+                    f"workbook unpacks to {unpacked:,} bytes: past the limit of {LIMITS.max_bytes:,} bytes; refused",
+                )
+            for info in infos:
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    with zf.open(info) as f:
+                        head = f.read(4096)
+                    m = _DIMENSION.search(head)
+                    if m:
+                        _check_columns(_column_number(m.group(1).decode()), location)
+                        _check_rows(int(m.group(2)), location)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        if isinstance(exc, ParseError):
+            raise
+        raise ParseError(location, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
+
+
+def _column_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
 def read_workbook(data: bytes, location: str) -> list[RawTable]:
-    """Each non-empty sheet of an .xlsx as a RawTable (cells rendered as export-like strings)."""
+    """Each non-empty sheet of an .xlsx as a RawTable (cells rendered as export-like strings).
+
+    Rows become string columns a chunk at a time, so the Python objects of a big sheet never exist all at once."""
     from python_calamine import CalamineWorkbook
 
+    _check_workbook_size(data, location)
+    budget = CpuBudget(location)
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         tables: list[RawTable] = []
         for name in wb.sheet_names:
-            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            rows = [r for r in rows if any(c not in ("", None) for c in r)]
-            if not rows:
+            sheet = wb.get_sheet_by_name(name)
+            _check_columns(sheet.width, location)
+            _check_rows(sheet.height, location)
+            width = sheet.width
+            schema = {f"c{j}": pl.String for j in range(width)}
+            chunks: list[pl.DataFrame] = []
+            block: list[list[object]] = []
+            for row in sheet.iter_rows():
+                if any(c not in ("", None) for c in row):
+                    block.append(row)
+                if len(block) >= _WORKBOOK_CHUNK_ROWS:
+                    chunks.append(_rows_frame(block, width, schema))
+                    block = []
+                    budget.check()
+            if block:
+                chunks.append(_rows_frame(block, width, schema))
+            del sheet
+            if not chunks or width == 0:
                 continue
-            width = max(len(r) for r in rows)
-            cols = {f"c{j}": [_cell_text(r[j]) if j < len(r) else None for r in rows] for j in range(width)}
-            tables.append(
-                tidy_table(
-                    RawTable(
-                        pl.DataFrame(cols, schema={f"c{j}": pl.String for j in range(width)}), "xlsx", None, sheet=name
-                    )
-                )
-            )
+            frame = pl.concat(chunks) if len(chunks) > 1 else chunks[0]
+            del chunks
+            tables.append(tidy_table(RawTable(frame, "xlsx", None, sheet=name)))
     except ParseError:
         raise
     except Exception as exc:  # calamine raises its own error types for corrupt zips/XML
@@ -462,12 +662,17 @@ def read_workbook(data: bytes, location: str) -> list[RawTable]:
     return tables
 
 
+def _rows_frame(rows: list[list[object]], width: int, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    cols = {f"c{j}": [_cell_text(r[j]) if j < len(r) else None for r in rows] for j in range(width)}
+    return pl.DataFrame(cols, schema=schema)
+
+
 def _cell_text(value: object) -> str | None:
     """Typed Excel cell → the text a CSV export would have (integral floats without '.0', ISO datetimes)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
+    if isinstance(value, bool):  # as Excel writes a boolean cell to CSV: never the number 1 in a score column
+        return "TRUE" if value else "FALSE"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, datetime):

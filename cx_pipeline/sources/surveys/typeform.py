@@ -36,7 +36,7 @@ class TypeformFormat(SourceFormat):
         return (head.startswith(b"#,") or head.startswith(b'"#",')) and b"submit date (utc)" in head.lower()
 
     def parse(self, data: bytes, *, location: str) -> ParseResult:
-        table = read_table(data, location, filename=location)[0]
+        table = read_table(data, location, filename=location, final_newline="required")[0]
         header = table.header(0)
         lower = [h.lower() for h in header]
         if not header or header[0] != "#" or "submit date (utc)" not in lower:
