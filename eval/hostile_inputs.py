@@ -9,6 +9,7 @@ the run is classified:
                 kept, or a valid file was read whole;
 * ``clear error`` the file was refused with a one-line error naming it (right for a truncated page; for
                 one bad record in a good file it costs the file's good records);
+* ``warned``    accepted, with a note naming the possible problem (a plain table that may have been cut);
 * ``silent``    exit 0 but the expectation failed (a value changed, dropped or re-typed without a word);
 * ``crash``     a Python traceback, a signal or an error that does not name the file;
 * ``hang``      the wall timeout passed (the process is killed).
@@ -133,12 +134,17 @@ def _summary(run: Run) -> str:
 Expectation = Callable[[Run], tuple[str, str]]
 
 
-def _refused(*words: str) -> Expectation:
-    """The file must be refused: non-zero exit and an error line naming it (and, where given, the reason)."""
+def _refused(*words: str, warn_words: tuple[str, ...] = ()) -> Expectation:
+    """The file must be refused: non-zero exit and an error line naming it (and, where given, the reason).
+    Accepted with a note naming the problem (``words`` or ``warn_words``) is ``warned``, not silent."""
 
     def check(run: Run) -> tuple[str, str]:
         errors = _errors(run)
         if run.code == 0 or not errors:
+            notes = [line.strip() for line in run.stderr.splitlines() if line.strip().startswith("note:")]
+            warned = [n for n in notes if any(w.lower() in n.lower() for w in (*words, *warn_words))]
+            if warned:
+                return "warned", f"accepted with a note: {warned[0][:180]}"
             return "silent", f"accepted: {_summary(run)}"
         missing = [w for w in words if not any(w.lower() in e.lower() for e in errors)]
         note = f" (does not say {missing})" if missing else ""
@@ -182,16 +188,22 @@ def _parsed_as(prefix: str) -> Expectation:
     return check
 
 
-def _nps_values(expected: list[float], rejects: int) -> Expectation:
+def _nps_values(expected: list[float], rejects: int, or_note: str | None = None) -> Expectation:
+    """The scored NPS answers are exactly ``expected`` and the others were rejected (or, where ``or_note`` is
+    given, kept unscored with a note saying so)."""
+
     def check(run: Run) -> tuple[str, str]:
         if run.events is None:
             return ("clear error", _summary(run)) if _errors(run) else ("silent", f"no output (exit {run.code})")
-        nps = run.events.filter(pl.col("metric") == "nps")["score_raw"].sort().to_list()
+        nps = run.events.filter(pl.col("metric") == "nps")["score_raw"].drop_nulls().sort().to_list()
         n_rejects = run.rejects.height if run.rejects is not None else 0
         if nps != sorted(expected):
             shown = f"{nps[:12]}{'…' if len(nps) > 12 else ''}"
             return "silent", f"NPS answers {shown} ({len(nps)}), expected {len(expected)}"
         if n_rejects < rejects:
+            notes = [ln.strip() for ln in run.stderr.splitlines() if or_note and or_note in ln]
+            if notes:
+                return "handled", f"kept unscored with a note: {notes[0][:160]}"
             return "silent", f"{n_rejects} reject(s), expected {rejects}"
         return "handled", _summary(run)
 
@@ -273,7 +285,8 @@ def survey_value_cases(fx: Path, tmp: Path) -> list[Case]:
                      + "".join(f"{i},{i % 11},ok\n" for i in range(99)) + "99,=10,hmm\n")],
              _nps_values([float(i % 11) for i in range(99)], 1)),
         Case("survey negative answer", "2 out-of-scale answer",
-             [_write(tmp, "nps_negative.csv", "id,nps\n1,7\n2,-3\n3,9\n")], _nps_values([7.0, 9.0], 1)),
+             [_write(tmp, "nps_negative.csv", "id,nps\n1,7\n2,-3\n3,9\n")],
+             _nps_values([7.0, 9.0], 1, or_note="no basis")),  # negative codes are "don't know" in exports
         Case("survey date 9999", "1 out-of-range date",
              [_write(tmp, "nps_date_9999.csv", "id,date,nps\n1,2025-04-01,7\n2,9999-12-31T23:00:00-05:00,9\n"
                      "3,0001-01-01T00:00:00+05:00,8\n4,2025-04-02,10\n")],
@@ -287,7 +300,8 @@ def survey_value_cases(fx: Path, tmp: Path) -> list[Case]:
         tens = [i for i in range(len(data) - 3) if data[i:i + 3] == b",10" and data[i + 3:i + 4] in (b"\n", b"\r")]
         for n, at in enumerate(rng.sample(tens, 8)):
             cut = _write(tmp, f"nps_cut_{n}.csv", data[: at + 2])
-            cases.append(Case(f"survey cut inside ',10' #{n}", "2 truncated CSV", [cut], _refused("truncat")))
+            cases.append(Case(f"survey cut inside ',10' #{n}", "2 truncated CSV", [cut],
+                              _refused("truncat", warn_words=("was cut", "incomplete"))))
     return cases
 
 
@@ -378,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(rows: list[dict], out: Path) -> None:
     def tally(selected: list[dict]) -> str:
         c = Counter(r["verdict"] for r in selected)
-        return f"| {len(selected)} | {c['handled']} | {c['clear error']} | {c['silent']} | {c['crash']} | {c['hang']} |"
+        return (f"| {len(selected)} | {c['handled']} | {c['clear error']} | {c['warned']} | {c['silent']} | "
+                f"{c['crash']} | {c['hang']} |")
 
     named = [r for r in rows if not r["random"]]
     random_rows = [r for r in rows if r["random"]]
@@ -388,11 +403,12 @@ def write_results(rows: list[dict], out: Path) -> None:
         f"Generated by `python eval/hostile_inputs.py` ({time.strftime('%Y-%m-%d')}); every case in its own "
         f"process, wall timeout {TIMEOUT_S:.0f} s. *handled* = what a serious tool does (bad records rejected one "
         "by one with the good ones kept, a valid file read whole); *clear error* = refused with an error naming "
-        "the file; *silent* = exit 0 with the expectation failed; "
+        "the file; *warned* = accepted with a note naming the possible problem; *silent* = exit 0 with the "
+        "expectation failed; "
         "*crash* = traceback or an unclear error; *hang* = killed at the timeout.",
         "",
-        "| inputs | tried | handled | clear error | silent | crash | hang |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| inputs | tried | handled | clear error | warned | silent | crash | hang |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         "| issue 15 cases " + tally(named),
         "| random mutations of the shared fixtures " + tally(random_rows),
         "",
