@@ -7,6 +7,12 @@ Environment-specific values come from environment variables:
 * ``CX_PIPELINE_SOURCES``     the sources YAML (default: the bundled demo sources)
 * ``CX_PIPELINE_HASH_SECRET`` secret for customer keys (required to run ingestion)
 * ``CX_PIPELINE_USER_AGENT``  the crawler's User-Agent with your contact (overrides the sources file)
+* ``CX_PIPELINE_HTTP_STATE``  local folder for the crawler's per-host rate-limit state (default: under a local data
+  root, else the temp folder)
+
+The Dagster instance is chosen outside the code, by ``DAGSTER_HOME``: unset or a folder without dagster.yaml gives
+the local SQLite instance; ``DAGSTER_HOME=deploy`` (or the Helm chart) the production one on Postgres.
+An object-store data root or inbox whose filesystem package is missing stops the load with the extra to install.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
+from cx_pipeline.config import ConfigError, load_sources
 from cx_pipeline.defs.assets import events, raw, report, scored
 from cx_pipeline.defs.automation import (
     build_scored_job,
@@ -26,13 +33,33 @@ from cx_pipeline.defs.automation import (
     survey_inbox_sensor,
 )
 from cx_pipeline.defs.io_manager import ParquetIOManager
-from cx_pipeline.defs.resources import BUNDLED_SOURCES, CustomerKeys, DataStore, ReviewSiteClient, SourcesFile
+from cx_pipeline.defs.resources import (
+    BUNDLED_SOURCES,
+    CustomerKeys,
+    DataStore,
+    ReviewSiteClient,
+    SourcesFile,
+    check_storage,
+    http_state_dir,
+)
 
 DATA_ROOT = os.environ.get("CX_PIPELINE_DATA_ROOT", "./data")
 
 
+def _check_storage(data_root: str, sources_path: str) -> None:
+    """The data root's and the survey inbox's filesystems are installed (see ``check_storage``)."""
+    check_storage(data_root, "data root (CX_PIPELINE_DATA_ROOT)")
+    try:
+        inbox = load_sources(sources_path).survey_inbox
+    except (ConfigError, OSError):
+        return  # a sources file that does not load is reported by the runs and sensors that read it
+    if inbox is not None:
+        check_storage(inbox.path, "survey inbox")
+
+
 def build_definitions(data_root: str = DATA_ROOT, sources_path: str | None = None) -> Definitions:
     sources_path = sources_path or os.environ.get("CX_PIPELINE_SOURCES", str(BUNDLED_SOURCES))
+    _check_storage(data_root, sources_path)
     return Definitions(
         assets=load_assets_from_modules([raw, events, scored, report]),
         jobs=[ingest_reviews_job, reparse_review_archive_job, ingest_survey_file_job, build_scored_job],
@@ -43,9 +70,7 @@ def build_definitions(data_root: str = DATA_ROOT, sources_path: str | None = Non
             "data_store": DataStore(data_root=data_root),
             "sources": SourcesFile(path=sources_path),
             "customer_keys": CustomerKeys(secret=EnvVar("CX_PIPELINE_HASH_SECRET")),
-            "review_site_client": ReviewSiteClient(state_dir=os.path.join(data_root, "_state", "http"))
-            if "://" not in data_root
-            else ReviewSiteClient(),
+            "review_site_client": ReviewSiteClient(state_dir=http_state_dir(data_root)),
         },
     )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
+import fsspec
 from dagster import ConfigurableResource
 
 from cx_pipeline.config import SourcesConfig, load_sources
@@ -14,6 +17,53 @@ from cx_pipeline.storage import ParquetStore, RawArchive
 
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "sample_data" / "sources.yaml"
 
+#: fsspec protocols whose filesystem package comes with an extra of this project
+STORAGE_EXTRAS = {"s3": "s3", "s3a": "s3"}
+
+
+class StorageNotInstalled(RuntimeError):
+    """A data root or inbox URL names an object store whose fsspec filesystem package is not installed."""
+
+
+def is_url(location: str) -> bool:
+    return "://" in location and not location.startswith("file://")
+
+
+def check_storage(location: str, what: str) -> None:
+    """Fail with one sentence naming the extra to install when ``location``'s filesystem is missing.
+
+    Why here: without it fsspec raises inside the first run that touches storage (a traceback per run, after the
+    daemon has already queued work); checked when the definitions load, the code location shows the fix instead.
+    """
+    if not is_url(location):
+        return
+    protocol = location.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError:
+        extra = STORAGE_EXTRAS.get(protocol)
+        fix = f"pip install 'cx-pipeline[{extra}]'" if extra else f"install the fsspec filesystem package for {protocol}://"
+        raise StorageNotInstalled(
+            f"{what} {location} is on {protocol}://, whose filesystem package is not installed: {fix}"
+        ) from None
+    except ValueError:
+        raise StorageNotInstalled(f"{what} {location}: {protocol}:// is not a storage protocol fsspec knows") from None
+
+
+def http_state_dir(data_root: str) -> str:
+    """Where the HTTP client keeps its per-host rate-limit state (a file lock, so it must be a local folder).
+
+    A local data root keeps it under ``_state/http`` so every process on the machine shares it. On an object store
+    a lock cannot live with the data: ``CX_PIPELINE_HTTP_STATE`` or the temp folder of the machine; across machines
+    the ``review_sites`` concurrency pool (limit 1 in deploy/dagster.yaml) lets one crawl talk to the sites at a time.
+    """
+    if os.environ.get("CX_PIPELINE_HTTP_STATE"):
+        return os.environ["CX_PIPELINE_HTTP_STATE"]
+    if is_url(data_root):
+        return os.path.join(tempfile.gettempdir(), "cx_pipeline_http_state")
+    root = data_root.removeprefix("file://")
+    return os.path.join(root, "_state", "http")
+
 
 class DataStore(ConfigurableResource):
     """The data root: a local folder or an fsspec URL (``s3://bucket/prefix``)."""
@@ -21,6 +71,7 @@ class DataStore(ConfigurableResource):
     data_root: str = "./data"
 
     def store(self) -> ParquetStore:
+        check_storage(self.data_root, "data root")
         return ParquetStore(self.data_root)
 
     def archive(self) -> RawArchive:
@@ -49,7 +100,7 @@ class ReviewSiteClient(ConfigurableResource):
     """The polite HTTP client for review sites (robots.txt, per-host rate limit, retries, block detection).
 
     Only hosts named in the sources file may be fetched or redirected to. ``state_dir`` holds the
-    per-host rate-limit state shared by every process of a run.
+    per-host rate-limit state shared by every process of a run (a local folder: see ``http_state_dir``).
     """
 
     user_agent: str | None = None  # default: the sources file's user_agent / CX_PIPELINE_USER_AGENT
@@ -58,7 +109,7 @@ class ReviewSiteClient(ConfigurableResource):
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     max_bytes: int = 15 * 1024 * 1024
-    state_dir: str = ".cx_http_state"
+    state_dir: str = os.path.join(tempfile.gettempdir(), "cx_pipeline_http_state")
     #: Places API (New) key for google_places sources; default: CX_PIPELINE_PLACES_API_KEY (sent as a header only)
     places_api_key: str | None = None
 
