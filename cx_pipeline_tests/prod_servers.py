@@ -7,6 +7,7 @@ to run as root, so as root the cluster is created and started as the unprivilege
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -101,6 +102,7 @@ def s3_server(bucket: str = "cx-data") -> Iterator[S3]:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
