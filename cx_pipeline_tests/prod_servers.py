@@ -106,6 +106,7 @@ def s3_server(bucket: str = "cx-data") -> Iterator[S3]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    _forget_s3_clients()
     try:
         s3 = S3(f"http://127.0.0.1:{port}", bucket)
         env = s3.env()
@@ -115,6 +116,14 @@ def s3_server(bucket: str = "cx-data") -> Iterator[S3]:
         yield s3
     finally:
         server.stop()
+        _forget_s3_clients()
+
+
+def _forget_s3_clients() -> None:
+    """fsspec keeps one S3 filesystem per set of arguments for the process: drop those bound to an old endpoint."""
+    import fsspec
+
+    fsspec.get_filesystem_class("s3").clear_instance_cache()
 
 
 @contextmanager

@@ -28,7 +28,8 @@ import yaml
 from .conftest import REPO_ROOT
 from .prod_servers import dagster_daemon, postgres_bin, postgres_cluster, s3_server, wait_for
 
-pytestmark = [pytest.mark.production_path, pytest.mark.timeout(600)]
+#: the hard cap; the waits below are bounds for a loaded machine (about 5 minutes on an idle 2-core one)
+pytestmark = [pytest.mark.production_path, pytest.mark.timeout(1200)]
 
 SURVEYS = REPO_ROOT / "cx_pipeline" / "sample_data" / "surveys"
 DEPLOY_INSTANCE = REPO_ROOT / "deploy" / "dagster.yaml"
@@ -150,11 +151,11 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             fs.pipe_file(f"{BUCKET}/inbox/{SENSOR_FILE}", sensor_file_bytes())
             _cli(env, tmp, "sensor", "start", "survey_inbox_sensor")
             ingest_runs = wait_for("the backfill's three ingest runs and the sensor's", lambda: finished(
-                "ingest_survey_file", 4), 300, every=2, on_timeout=diagnose)
+                "ingest_survey_file", 4), 480, every=2, on_timeout=diagnose)
             timings["ingests"] = time.monotonic() - started
             # 3. the rebuild sensor starts one build_scored for the four ingests
             _cli(env, tmp, "sensor", "start", "rebuild_scored_after_ingest")
-            build_runs = wait_for("build_scored after the ingests", lambda: finished("build_scored", 1), 300,
+            build_runs = wait_for("build_scored after the ingests", lambda: finished("build_scored", 1), 480,
                                   every=2, on_timeout=diagnose)
             timings["build"] = time.monotonic() - started
         fs.invalidate_cache()
