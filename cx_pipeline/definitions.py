@@ -48,7 +48,9 @@ DATA_ROOT = os.environ.get("CX_PIPELINE_DATA_ROOT", "./data")
 #: Each step in its own process (independent steps run in parallel), forked from a server that imported the code once:
 #: with the default `spawn` every step re-imports dagster, polars and this package first (~3 s idle, 15-30 s on a
 #: busy 2-core machine, for steps that compute for seconds). Runs started with execute_in_process are unaffected.
-EXECUTOR = multiprocess_executor.configured({"start_method": {"forkserver": {}}})
+EXECUTOR = multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["cx_pipeline.definitions"]}}}
+)
 
 
 def _check_storage(data_root: str, sources_path: str) -> None:
