@@ -6,9 +6,11 @@ and the inbox, and ``dagster-daemon run`` (started on an instance file with depl
 the sensors, the queued run coordinator, the backfill daemon and run monitoring; its runs are worker processes that
 execute their steps with the multiprocess executor. The test only drops files and reads the instance and the bucket.
 
-Flow: a backfill of three survey-file partitions (runs overlap under the run queue) → the inbox sensor, turned on
-through the instance, sees a fourth file and launches its ingest → the rebuild sensor launches one build_scored
-whose steps overlap → the analyst table, cx_metrics and the report are objects in the bucket with the expected rows.
+Flow: a backfill of three survey-file partitions and one of two crawl days of the sample review site (on 127.0.0.1),
+all through the run queue → the inbox sensor, turned on through the instance, sees a fourth file and launches its
+ingest → the rebuild sensor launches one build_scored whose steps overlap → the analyst table, cx_metrics and the
+report are objects in the bucket with the expected rows. The two crawls never talk to the site at the same time:
+raw/review_pages is in the `review_sites` pool, limited to 1 by the instance.
 """
 
 from __future__ import annotations
@@ -38,8 +40,18 @@ BUCKET = "cx-data"
 DATA_ROOT = f"s3://{BUCKET}/data"
 INBOX = f"s3://{BUCKET}/inbox"
 BACKFILLED = sorted(SURVEYS.glob("*.csv"))
+
+
+def _sample_reviews() -> int:
+    from cx_pipeline.demo.sample_site import load_apps, load_businesses
+
+    return sum(len(b.reviews) for b in load_businesses().values()) + sum(len(a.reviews) for a in load_apps().values())
+
+
+SAMPLE_REVIEWS = _sample_reviews()
 #: the file the sensor picks up: a Qualtrics export of the other brand (the rule `*fjordsko*` → Fjord Sko)
 SENSOR_FILE = "fjordsko_qualtrics_2025-03.csv"
+CRAWL_DAYS = ["2026-11-23", "2026-11-24"]
 
 
 def _missing_requirements() -> str | None:
@@ -107,8 +119,11 @@ def production(tmp_path_factory: pytest.TempPathFactory):
     home.mkdir()
     config = instance_file(home)
     mp = pytest.MonkeyPatch()
-    with postgres_cluster(postgres_bin()) as pg, s3_server(BUCKET) as s3:
+    from cx_pipeline.demo.sample_site import SampleSiteServer
+
+    with postgres_cluster(postgres_bin()) as pg, s3_server(BUCKET) as s3, SampleSiteServer() as site:
         env = {**os.environ, **pg.env(), **s3.env(), "DAGSTER_HOME": str(home), "CX_PIPELINE_DATA_ROOT": DATA_ROOT,
+               "CX_SAMPLE_SITE_URL": site.base_url,
                "CX_PIPELINE_INBOX": INBOX, "CX_PIPELINE_HASH_SECRET": SECRET,
                "CX_PIPELINE_HTTP_STATE": str(tmp / "http_state"),
                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
@@ -147,11 +162,15 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             keys = [file_key(f.read_bytes()) for f in BACKFILLED]
             instance.add_dynamic_partitions("survey_file", keys)
             _cli(env, tmp, "job", "backfill", "-j", "ingest_survey_file", "--partitions", ",".join(keys), "--noprompt")
+            _cli(env, tmp, "job", "backfill", "-j", "ingest_reviews", "--partitions", ",".join(CRAWL_DAYS),
+                 "--noprompt")
             # 2. meanwhile a fourth file is dropped and the inbox sensor is turned on: its run queues behind the three
             fs.pipe_file(f"{BUCKET}/inbox/{SENSOR_FILE}", sensor_file_bytes())
             _cli(env, tmp, "sensor", "start", "survey_inbox_sensor")
             ingest_runs = wait_for("the backfill's three ingest runs and the sensor's", lambda: finished(
                 "ingest_survey_file", 4), 480, every=2, on_timeout=diagnose)
+            crawl_runs = wait_for("the two crawl days", lambda: finished("ingest_reviews", 2), 480, every=2,
+                                  on_timeout=diagnose)
             timings["ingests"] = time.monotonic() - started
             # 3. the rebuild sensor starts one build_scored for the four ingests
             _cli(env, tmp, "sensor", "start", "rebuild_scored_after_ingest")
@@ -160,7 +179,7 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             timings["build"] = time.monotonic() - started
         fs.invalidate_cache()
         print(f"production path: {', '.join(f'{k} done after {v:.0f} s' for k, v in timings.items())}")
-        yield {"instance": instance, "config": config, "fs": fs, "ingest_runs": ingest_runs,
+        yield {"instance": instance, "config": config, "fs": fs, "ingest_runs": ingest_runs, "crawl_runs": crawl_runs,
                "backfill_runs": [r for r in ingest_runs if "dagster/backfill" in r.tags],
                "sensor_runs": [r for r in ingest_runs if r.tags.get("dagster/sensor_name") == "survey_inbox_sensor"],
                "build_runs": build_runs, "timings": timings}
@@ -186,8 +205,8 @@ def test_every_run_went_through_the_queue(production) -> None:
     from dagster import DagsterEventType
 
     instance = production["instance"]
-    runs = [*production["ingest_runs"], *production["build_runs"]]
-    assert len({r.run_id for r in runs}) == 5
+    runs = [*production["ingest_runs"], *production["crawl_runs"], *production["build_runs"]]
+    assert len({r.run_id for r in runs}) == 7
     for run in runs:
         assert instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_ENQUEUED), run.job_name
     assert sorted(r.tags["dagster/partition"] for r in production["backfill_runs"]) == sorted(
@@ -197,11 +216,21 @@ def test_every_run_went_through_the_queue(production) -> None:
 
 def test_partition_runs_ran_in_parallel_within_the_queue_limit(production) -> None:
     """The backfill's partition runs were in progress at the same time, and never more than max_concurrent_runs."""
-    spans = _run_spans(production["instance"], production["ingest_runs"])
+    spans = _run_spans(production["instance"], [*production["ingest_runs"], *production["crawl_runs"]])
     backfill = {r.run_id for r in production["backfill_runs"]}
     assert len([p for p in _overlapping(spans) if set(p) <= backfill]) >= 2, spans
     limit = production["config"]["concurrency"]["runs"]["max_concurrent_runs"]
     assert max(sum(s <= t < e for s, e in spans.values()) for t, _ in spans.values()) <= limit
+
+
+def test_crawls_never_overlap_in_the_review_sites_pool(production) -> None:
+    """Two crawl days were queued together; their crawl steps (pool review_sites, limit 1) ran one after the other."""
+    instance = production["instance"]
+    assert instance.event_log_storage.get_concurrency_info("review_sites").slot_count == 1  # the default limit
+    crawls = {r.tags["dagster/partition"]: _step_spans(instance, r.run_id)["raw__review_pages"]
+              for r in production["crawl_runs"]}
+    assert sorted(crawls) == CRAWL_DAYS
+    assert _overlapping(crawls) == [], crawls
 
 
 def test_build_steps_ran_in_parallel(production) -> None:
@@ -229,15 +258,19 @@ def test_outputs_are_objects_in_the_bucket_with_the_expected_rows(production) ->
     assert not store.is_local
     events = store.read("events/touchpoint_events")
     assert events is not None
-    assert events.height == expected["event_id"].n_unique()
-    assert sorted(events["event_id"].to_list()) == sorted(expected["event_id"].unique().to_list())
+    surveys = events.filter(pl.col("source_kind") == "survey")
+    assert sorted(surveys["event_id"].to_list()) == sorted(expected["event_id"].unique().to_list())
+    stars = events.filter((pl.col("source_kind") == "review") & (pl.col("metric") == "star_rating"))
+    assert stars.height == SAMPLE_REVIEWS  # each review of the sample site once, though both days crawled it
+    assert events["event_id"].n_unique() == events.height
     assert fs.find(f"{BUCKET}/data/events/touchpoint_events")  # Parquet objects in the bucket, by day
     assert store.read("raw/survey_files").height == 4
-    assert len(fs.find(f"{BUCKET}/data/raw/blobs")) == 4  # every file archived once, by content
+    assert sorted(store.partition_values("raw/review_pages", "day")) == CRAWL_DAYS
     metrics = store.read("scored/cx_metrics")
     nps_all = metrics.filter((pl.col("metric") == "nps") & (pl.col("grain") == "all") & (pl.col("source") == "all")
                              & (pl.col("touchpoint") == "overall"))
     want = expected.filter((pl.col("metric") == "nps") & (pl.col("touchpoint") == "overall")).group_by("brand").len()
+    assert set(metrics.filter(pl.col("metric") == "star_rating")["brand"]) == {"Nordlys Shop", "Fjord Sko"}
     assert dict(nps_all.select("brand", "n").iter_rows()) == dict(want.iter_rows())
     index = fs.cat_file(f"{BUCKET}/data/reports/index.html").decode("utf-8")
     assert "Nordlys Shop" in index and "Fjord Sko" in index
