@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import polars as pl
@@ -100,6 +104,20 @@ def _step_spans(instance, run_id: str) -> dict[str, tuple[float, float]]:
     return {k: (starts[k], ends[k]) for k in starts if k in ends}
 
 
+def _worker_pid(instance, run_id: str) -> int | None:
+    """The pid of a started run's worker process, from the launcher's engine event."""
+    from dagster import DagsterEventType, DagsterRunStatus
+
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.status != DagsterRunStatus.STARTED:
+        return None
+    for rec in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        found = re.search(r"Started process for run \(pid: (\d+)\)", rec.message or "")
+        if found:
+            return int(found.group(1))
+    return None
+
+
 def _overlapping(spans: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
     names = sorted(spans)
     return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
@@ -177,12 +195,25 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             build_runs = wait_for("build_scored after the ingests", lambda: finished("build_scored", 1), 480,
                                   every=2, on_timeout=diagnose)
             timings["build"] = time.monotonic() - started
+            # 4. a run whose worker dies is marked failed and launched again (run_retries). Locally the code server that
+            # started the worker notices its death; on Kubernetes run monitoring asks the K8s launcher about the pod.
+            killed_id = str(uuid.uuid4())
+            _cli(env, tmp, "job", "launch", "-j", "reparse_review_archive", "--run-id", killed_id, "--tags",
+                 json.dumps({"dagster/partition": CRAWL_DAYS[0]}))
+            worker = wait_for("the run worker's pid", lambda: _worker_pid(instance, killed_id), 240, every=1,
+                              on_timeout=diagnose)
+            os.kill(worker, signal.SIGKILL)
+            retried = wait_for("the retry of the run whose worker was killed", lambda: [
+                r for r in instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": killed_id}))
+                if r.status == DagsterRunStatus.SUCCESS], 240, every=2, on_timeout=diagnose)
+            timings["killed_and_retried"] = time.monotonic() - started
         fs.invalidate_cache()
         print(f"production path: {', '.join(f'{k} done after {v:.0f} s' for k, v in timings.items())}")
         yield {"instance": instance, "config": config, "fs": fs, "ingest_runs": ingest_runs, "crawl_runs": crawl_runs,
                "backfill_runs": [r for r in ingest_runs if "dagster/backfill" in r.tags],
                "sensor_runs": [r for r in ingest_runs if r.tags.get("dagster/sensor_name") == "survey_inbox_sensor"],
-               "build_runs": build_runs, "timings": timings}
+               "build_runs": build_runs, "timings": timings, "killed": instance.get_run_by_id(killed_id),
+               "retried": retried}
     mp.undo()
 
 
@@ -231,6 +262,20 @@ def test_crawls_never_overlap_in_the_review_sites_pool(production) -> None:
               for r in production["crawl_runs"]}
     assert sorted(crawls) == CRAWL_DAYS
     assert _overlapping(crawls) == [], crawls
+
+
+def test_a_run_whose_worker_died_is_marked_failed_and_retried(production) -> None:
+    from dagster import DagsterEventType, DagsterRunStatus
+
+    instance = production["instance"]
+    killed = production["killed"]
+    assert killed.status == DagsterRunStatus.FAILURE
+    assert instance.all_logs(killed.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    messages = [e.message or "" for e in instance.all_logs(killed.run_id)]
+    # the worker could not report its own end: the code server that launched it did
+    assert "This run has been marked as failed from outside the execution context." in messages, messages[-6:]
+    [retry] = production["retried"]
+    assert retry.tags["dagster/retry_number"] == "1" and retry.tags["dagster/partition"] == CRAWL_DAYS[0]
 
 
 def test_build_steps_ran_in_parallel(production) -> None:
