@@ -173,9 +173,10 @@ def _no_traceback(err: str) -> None:
         (["report", "--data-root", "{tmp}/file.txt", "-o", "{tmp}/out"], "data root {tmp}/file.txt is a file"),
         (["report", "--data-root", "{tmp}/empty", "-o", "{tmp}/out"], "{tmp}/empty"),
         (["report", "--data-root", "{tmp}", "-o", "{tmp}/report.html"], "the report is a folder"),
-        (["report", "--data-root", "nosuchproto://b/cx", "-o", "{tmp}/out"], "data root nosuchproto://b/cx: Protocol"),
+        (["report", "--data-root", "nosuchproto://b/cx", "-o", "{tmp}/out"],
+         "data root nosuchproto://b/cx: nosuchproto:// is not a storage protocol"),
         (["demo", "--data-root", "nosuchproto://b/cx", "--dagster-home", "{tmp}/home"],
-         "data root nosuchproto://b/cx: Protocol not known"),
+         "data root nosuchproto://b/cx: nosuchproto:// is not a storage protocol fsspec knows"),
         (["demo", "--dagster-home", "s3://bucket/home"], "--dagster-home s3://bucket/home: the Dagster instance lives"),
         (["demo", "--data-root", "{tmp}/file.txt", "--dagster-home", "{tmp}/home"],
          "error: data root {tmp}/file.txt is a file, not a folder"),
@@ -234,8 +235,8 @@ def test_demo_with_an_s3_data_root_never_writes_a_local_s3_folder(tmp_path, caps
     monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "s3", raising=False)
     assert main(["demo", "--data-root", "s3://my-bucket/cx", "--dagster-home", str(tmp_path / "home")]) == 1
     err = capsys.readouterr().err
-    assert "error: data root s3://my-bucket/cx: s3:// needs a package that is not installed" in err
-    assert "pip install s3fs" in err
+    assert "error: data root s3://my-bucket/cx is on s3://, whose filesystem package is not installed" in err
+    assert "pip install 'cx-pipeline[s3]'" in err
     _no_traceback(err)
     assert list(tmp_path.iterdir()) == []
 

@@ -80,8 +80,8 @@ def test_a_data_root_url_without_its_package_fails_at_once_without_retries(monke
                                     "review_site_client": ReviewSiteClient(state_dir=str(tmp_path / "http"))})
     assert not result.success and _retries(result) == 0
     (message,) = _step_failures(result).values()
-    assert "data root s3://my-bucket/cx: s3:// needs a package that is not installed" in message
-    assert "pip install s3fs" in message
+    assert "data root s3://my-bucket/cx is on s3://, whose filesystem package is not installed" in message
+    assert "pip install 'cx-pipeline[s3]'" in message
 
 
 def _build_scored(tmp_path: Path, data_root: str):
@@ -148,7 +148,7 @@ def test_unreachable_data_roots_are_named_with_the_cause(monkeypatch) -> None:
     assert "bucket 'missing-bucket' does not exist" in str(err.value)
     with pytest.raises(DataRootError) as err:
         open_store("nosuchproto://bucket/cx")
-    assert str(err.value).startswith("data root nosuchproto://bucket/cx: Protocol not known: nosuchproto")
+    assert str(err.value).startswith("data root nosuchproto://bucket/cx: nosuchproto:// is not a storage protocol")
 
 
 def test_scoring_without_touchpoint_events_is_named(tmp_path) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import fsspec
+
 from cx_pipeline.pipeline.events_table import BATCH_DATASETS, EVENTS_DATASET
 from cx_pipeline.storage import ParquetStore
 
@@ -26,19 +28,38 @@ def is_url(root: str) -> bool:
     return "://" in root
 
 
+#: fsspec protocols whose filesystem package comes with an extra of this project, else the package to install
+STORAGE_EXTRAS = {"s3": "pip install 'cx-pipeline[s3]'", "s3a": "pip install 'cx-pipeline[s3]'",
+                  "gs": "pip install gcsfs", "gcs": "pip install gcsfs", "az": "pip install adlfs",
+                  "abfs": "pip install adlfs", "abfss": "pip install adlfs"}
+
+
+def check_protocol(location: str, what: str = "data root") -> None:
+    """``location``'s filesystem package is installed (no network): one sentence naming the extra otherwise.
+
+    Why at load: without it fsspec raises inside the first run that touches storage (a traceback per run, after
+    the daemon has already queued work); checked when the definitions load, the code location shows the fix."""
+    if not is_url(location) or location.startswith("file://"):
+        return
+    protocol = location.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError:
+        fix = STORAGE_EXTRAS.get(protocol, f"install the fsspec filesystem package for {protocol}://")
+        raise DataRootError(f"{what} {location} is on {protocol}://, whose filesystem package is not installed: "
+                            f"{fix}") from None
+    except ValueError:
+        raise DataRootError(f"{what} {location}: {protocol}:// is not a storage protocol fsspec knows (give a "
+                            "folder or an fsspec URL such as s3://bucket/prefix)") from None
+
+
 def open_store(root: str) -> ParquetStore:
     """The store for ``root``, without touching the network: a URL whose filesystem package is not installed
     or an unknown protocol fails here, naming the root, instead of inside a (retried) step."""
+    check_protocol(root)
     try:
         return ParquetStore(root)
-    except ImportError as exc:
-        protocol = root.split("://", 1)[0]
-        hint = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
-                "abfss": "adlfs"}.get(protocol)
-        install = f"; install it with pip install {hint}" if hint else ""
-        raise DataRootError(f"data root {root}: {protocol}:// needs a package that is not installed ({exc}){install}"
-                            ) from None
-    except ValueError as exc:
+    except (ImportError, ValueError) as exc:
         raise DataRootError(f"data root {root}: {exc} (give a folder or an fsspec URL such as s3://bucket/prefix)"
                             ) from None
 
@@ -89,5 +110,7 @@ def validate_location(data_root: str, sources_path: str) -> None:
     and the data root's protocol is usable here. Reachability is left to the runs (no network at load)."""
     from cx_pipeline.config.sources_config import load_sources
 
-    load_sources(sources_path)
+    sources = load_sources(sources_path)
     open_store(data_root)
+    if sources.survey_inbox is not None:
+        check_protocol(sources.survey_inbox.path, "survey inbox")

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from dagster import ConfigurableResource, Failure
 
 from cx_pipeline.config import ConfigError, SourcesConfig, load_sources
-from cx_pipeline.config.data_root import DataRootError, open_store
+from cx_pipeline.config.data_root import DataRootError, is_url, open_store
 from cx_pipeline.contract.identity import CustomerKeyer
 from cx_pipeline.fetch import ClientConfig, HttpClient, LocalPagesClient, PoliteHttpClient
 from cx_pipeline.fetch.places_client import with_places_key
 from cx_pipeline.storage import ParquetStore, RawArchive
 
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "sample_data" / "sources.yaml"
+
+
+def http_state_dir(data_root: str) -> str:
+    """Where the HTTP client keeps its per-host rate-limit state (a file lock, so it must be a local folder).
+
+    A local data root keeps it under ``_state/http`` so every process on the machine shares it. On an object store
+    a lock cannot live with the data: ``CX_PIPELINE_HTTP_STATE`` or the temp folder of the machine; across machines
+    the ``review_sites`` concurrency pool (limit 1 in deploy/dagster.yaml) lets one crawl talk to the sites at a time.
+    """
+    if os.environ.get("CX_PIPELINE_HTTP_STATE"):
+        return os.environ["CX_PIPELINE_HTTP_STATE"]
+    if is_url(data_root) and not data_root.startswith("file://"):
+        return os.path.join(tempfile.gettempdir(), "cx_pipeline_http_state")
+    root = data_root.removeprefix("file://")
+    return os.path.join(root, "_state", "http")
 
 
 class DataStore(ConfigurableResource):
@@ -56,7 +73,7 @@ class ReviewSiteClient(ConfigurableResource):
     """The polite HTTP client for review sites (robots.txt, per-host rate limit, retries, block detection).
 
     Only hosts named in the sources file may be fetched or redirected to. ``state_dir`` holds the
-    per-host rate-limit state shared by every process of a run.
+    per-host rate-limit state shared by every process of a run (a local folder: see ``http_state_dir``).
     """
 
     user_agent: str | None = None  # default: the sources file's user_agent / CX_PIPELINE_USER_AGENT
@@ -65,7 +82,7 @@ class ReviewSiteClient(ConfigurableResource):
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     max_bytes: int = 15 * 1024 * 1024
-    state_dir: str = ".cx_http_state"
+    state_dir: str = os.path.join(tempfile.gettempdir(), "cx_pipeline_http_state")
     #: Places API (New) key for google_places sources; default: CX_PIPELINE_PLACES_API_KEY (sent as a header only)
     places_api_key: str | None = None
 

@@ -48,6 +48,9 @@ def is_remote(path: str) -> bool:
 
 def _fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     fs, root = fsspec.core.url_to_fs(url)
+    # the sensor lists the inbox from a long-lived process, and fsspec caches listings for the process's lifetime:
+    # without this a file dropped after the first listing is never seen
+    fs.invalidate_cache(root.rstrip("/"))
     return fs, root.rstrip("/")
 
 

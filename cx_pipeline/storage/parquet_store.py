@@ -281,6 +281,8 @@ class ParquetStore:
         self.storage_options = dict(storage_options or {})
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        if not self.is_local:  # fsspec shares one filesystem per process and caches listings for its lifetime:
+            self.fs.invalidate_cache()  # a new store must see what other processes wrote since
         self._txns = _Transactions(self._root_path) if self.is_local else None
         if self._txns is not None:
             try:
