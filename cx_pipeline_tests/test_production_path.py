@@ -15,6 +15,7 @@ raw/review_pages is in the `review_sites` pool, limited to 1 by the instance.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -118,6 +119,29 @@ def _worker_pid(instance, run_id: str) -> int | None:
     return None
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a run worker and every process below it, as when its machine or pod dies.
+
+    Killing the worker alone is not a worker death under the multiprocess executor: its step processes (children
+    of the forkserver it started) finish their steps after it, and the retry then finds nothing left to run.
+    The process tree comes from /proc (Linux, where this test runs)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    family, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        family += frontier
+    for member in family:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+
+
 def _overlapping(spans: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
     names = sorted(spans)
     return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
@@ -200,9 +224,9 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             killed_id = str(uuid.uuid4())
             _cli(env, tmp, "job", "launch", "-j", "reparse_review_archive", "--run-id", killed_id, "--tags",
                  json.dumps({"dagster/partition": CRAWL_DAYS[0]}))
-            worker = wait_for("the run worker's pid", lambda: _worker_pid(instance, killed_id), 240, every=1,
+            worker = wait_for("the run worker's pid", lambda: _worker_pid(instance, killed_id), 240, every=0.2,
                               on_timeout=diagnose)
-            os.kill(worker, signal.SIGKILL)
+            _kill_tree(worker)
             retried = wait_for("the retry of the run whose worker was killed", lambda: [
                 r for r in instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": killed_id}))
                 if r.status == DagsterRunStatus.SUCCESS], 240, every=2, on_timeout=diagnose)
