@@ -212,6 +212,24 @@ def test_random_cuts_of_an_nps_table_never_store_a_cut_value() -> None:
             assert complete[(r["native_id"], r["measure_key"])] == r["score_raw"]
 
 
+def test_a_plain_table_cut_inside_its_last_number_rejects_that_record() -> None:
+    """Issue 15: `id,nps` cut inside ',10' was stored as 1.0 under the real answer's id. A plain table's producer is
+    unknown (Google Sheets downloads end without a line break), so the record is rejected, not the file."""
+    full = b"id,nps\n" + b"".join(b"%d,%d\n" % (i, i % 11) for i in range(30)) + b"30,10\n"
+    out = _parse(full[:-2], "plain.csv")  # "30,1": the cut answer
+    assert _scores(out) == [float(i % 11) for i in range(30)]
+    assert out.result is not None
+    [reject] = out.result.rejects
+    assert reject.position == "line 32 (the last record)" and reject.value == "30,1"
+    assert "may have been cut short" in reject.reason and "end it with a line break" in reject.reason
+    # the same file whole, or ending in a text value without a line break, keeps every record
+    assert len(_scores(_parse(full, "plain.csv"))) == 31
+    texty = b"id,nps,comment\n1,9,fine\n2,7,slow delivery"
+    kept = _parse(texty, "plain.csv")
+    assert _scores(kept) == [9.0, 7.0] and kept.result is not None and not kept.result.rejects
+    assert any("that last text may be incomplete" in n for n in kept.notes)
+
+
 # --- 4: unbounded cost ------------------------------------------------------------------------------------------
 
 

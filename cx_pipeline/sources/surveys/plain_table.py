@@ -214,5 +214,6 @@ class PlainTableFormat(SourceFormat):
             namespace=header_namespace(header),
             ids_global=False,
             warnings=warnings,
+            rejects=list(table.rejects),
             facts={"encoding": table.encoding, "delimiter": table.delimiter, "sheet": table.sheet},
         )

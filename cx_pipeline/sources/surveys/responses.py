@@ -87,6 +87,8 @@ class SurveyLayout:
     ids_global: bool = True
     nps_groups: dict[str, str] = field(default_factory=dict)  # score column → group column
     warnings: list[str] = field(default_factory=list)
+    #: records the reader refused before the layout saw them (e.g. a last record that may have been cut)
+    rejects: list[Reject] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     headers: list[str] = field(default_factory=list)  # header text of c0..cN, for messages
 
@@ -171,9 +173,10 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
             aggregates=[facts],
             warnings=warnings,
             empty_reason="header only: the export has no responses",
+            rejects=list(layout.rejects),
         )
 
-    rejects: list[Reject] = []
+    rejects: list[Reject] = list(layout.rejects)
     base, refused = _response_frame(layout, location, warnings, rejects)
     if refused:  # a response whose date is impossible is refused whole (and said so), the rest of the file kept
         keep = ~pl.col("__row").is_in(refused)
@@ -285,7 +288,9 @@ def build_result(layout: SurveyLayout, *, location: str, config: QuestionConfig 
 
 
 def _row_of(reject: Reject) -> int:
-    return int(str(reject.position).rsplit(" ", 1)[-1])
+    """The data row a reject names ("data row 17"); -1 for one refused by the reader (e.g. "line 1204")."""
+    position = str(reject.position)
+    return int(position.rsplit(" ", 1)[-1]) if position.startswith("data row ") else -1
 
 
 def _attach_ids(rejects: list[Reject], base: pl.DataFrame) -> None:

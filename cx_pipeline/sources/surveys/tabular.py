@@ -22,7 +22,7 @@ from typing import Literal
 
 import polars as pl
 
-from cx_pipeline.sources.base import LIMITS, CpuBudget, InputTooLarge, ParseError
+from cx_pipeline.sources.base import LIMITS, CpuBudget, InputTooLarge, ParseError, Reject
 
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
@@ -49,6 +49,8 @@ class RawTable:
     delimiter: str | None
     sheet: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: records refused while reading (a last record that may have been cut), passed on to the parse result
+    rejects: list[Reject] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -207,16 +209,18 @@ def read_table(
         head = _utf8_head(raw)
         delim = forced_delim or ("\t" if filename.lower().endswith(".tsv") else sniff_delimiter(head))
         warnings: list[str] = []
-        _check_text_table(raw, delim, location, final_newline, warnings)
+        rejects: list[Reject] = []
+        raw = _check_text_table(raw, delim, location, final_newline, warnings, rejects)
         frame = _read_csv_bytes(raw, delim)
         if frame is None:
             frame = _read_csv_lenient(raw.decode("utf-8"), delim, location)
     else:
         text, encoding, warnings = decode_bytes(data, location)
+        rejects = []
         delim = forced_delim or ("\t" if filename.lower().endswith(".tsv") else sniff_delimiter(text))
         raw = text.encode("utf-8")
         del text
-        _check_text_table(raw, delim, location, final_newline, warnings)
+        raw = _check_text_table(raw, delim, location, final_newline, warnings, rejects)
         frame = _read_csv_bytes(raw, delim)
         if frame is None:  # slow path only for malformed files: locate the problem or read leniently
             frame = _read_csv_lenient(raw.decode("utf-8"), delim, location)
@@ -225,7 +229,7 @@ def read_table(
         warnings.append(f"first line 'sep={forced_delim}' (an Excel hint) names the delimiter; skipped")
     elif delim != ",":
         warnings.append(f"delimiter {_delim_name(delim)} detected")
-    return [tidy_table(RawTable(frame, encoding, delim, warnings=warnings))]
+    return [tidy_table(RawTable(frame, encoding, delim, warnings=warnings, rejects=rejects))]
 
 
 def _excel_sep_line(data: bytes) -> tuple[str | None, bytes]:
@@ -288,7 +292,8 @@ def tidy_table(table: RawTable) -> RawTable:
                         drop.add(i + k)
             rows = rows.with_row_index("__i").filter(~pl.col("__i").is_in(sorted(drop))).drop("__i")
             notes.append(f"dropped {len(drop)} repeated header row(s) inside the data (concatenated exports)")
-    return RawTable(rows, table.encoding, table.delimiter, sheet=table.sheet, warnings=table.warnings + notes)
+    return RawTable(rows, table.encoding, table.delimiter, sheet=table.sheet, warnings=table.warnings + notes,
+                    rejects=table.rejects)
 
 
 def _is_index_column(col: pl.Series) -> bool:
@@ -423,8 +428,10 @@ def _check_columns(columns: int, location: str) -> None:
 _TAIL_BYTES = 1 << 20
 
 
-def _check_text_table(raw: bytes, delim: str, location: str, final_newline: FinalNewline, warnings: list[str]) -> None:
-    """Refuse, before any per-column work, a table wider than the column budget or cut off mid-record.
+def _check_text_table(raw: bytes, delim: str, location: str, final_newline: FinalNewline, warnings: list[str],
+                      rejects: list[Reject]) -> bytes:
+    """Refuse, before any per-column work, a table wider than the column budget or cut off mid-record; returns
+    the bytes to read (without a last record that may have been cut, which becomes a reject).
 
     A cut file is a complete-looking table whose last record lost its end: its last value would be stored (a '1'
     cut from '10') under the real answer's id. It shows as an open quote at the end of the file, as a last record
@@ -440,7 +447,7 @@ def _check_text_table(raw: bytes, delim: str, location: str, final_newline: Fina
         _open_quote_at_end(raw, delim, location)
     records, complete = _last_records(raw, delim)
     if len(records) < 2:
-        return
+        return raw
     header_width = len(next(csv.reader(io.StringIO(first.decode("utf-8", "replace"), newline=""), delimiter=delim), []))
     *before, last = records
     if len(last) < header_width and len(last) < len(before[-1]) and any(c.strip() for c in last):
@@ -457,11 +464,44 @@ def _check_text_table(raw: bytes, delim: str, location: str, final_newline: Fina
             f"file looks truncated: it ends without a line break inside its last record ({_tail(last)}), and exports "
             "of this tool always end with one — re-download or re-export the file",
         )
-    if ends_mid_value and final_newline == "unknown":
+    if ends_mid_value and final_newline == "unknown" and not _NUMBER.fullmatch(last[-1].strip()):
         warnings.append(
             f"the file ends without a line break after {_tail(last)}: read as complete (Google Sheets downloads end "
-            "so); if the download was cut, that last value may be incomplete"
+            "so); if the download was cut, that last text may be incomplete"
         )
+    elif ends_mid_value and final_newline == "unknown":
+        # a plain table's producer is unknown: its last record may be whole (Google Sheets downloads end without a
+        # line break) or cut inside its last value ('1' from '10'), and nothing in the bytes tells which. A cut
+        # number is another number, stored under the real answer's id: the one record is rejected, with the reason
+        # and the remedy, and the rest is read (refusing the file would lose valid exports). A cut text is only
+        # shorter, so it is read with the note above.
+        kept = _without_last_record(raw)
+        line = kept.count(b"\n") + 1
+        rejects.append(Reject(
+            f"line {line} (the last record)",
+            "the file ends without a line break inside this record, so its last value may have been cut short "
+            "(a '1' cut from '10'); not stored — if the file is complete, end it with a line break",
+            value=delim.join(last)))
+        warnings.append(f"last record refused: the file ends without a line break after {_tail(last)} (it may have "
+                        "been cut); see the rejects")
+        return kept
+    return raw
+
+
+_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+
+
+def _without_last_record(raw: bytes) -> bytes:
+    """``raw`` up to the line break that starts its last record (one outside quotes)."""
+    body = raw.rstrip(b"\x00")
+    pos = len(body)
+    while True:
+        nl = body.rfind(b"\n", 0, pos)
+        if nl < 0:
+            return b""
+        if body.count(b'"', nl + 1) % 2 == 0:
+            return body[: nl + 1]
+        pos = nl
 
 
 def _tail(record: list[str]) -> str:
