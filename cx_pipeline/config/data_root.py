@@ -88,7 +88,7 @@ def check_reachable(store: ParquetStore) -> None:
 
 def require_ingested(store: ParquetStore, inbox: str | None) -> None:
     """Fail with the remedy when nothing was ever ingested into ``store``."""
-    if any(store.list_files(ds) for ds in BATCH_DATASETS):
+    if any(store.has_files(ds) for ds in BATCH_DATASETS):
         return
     drop = f"drop a survey file into {inbox}" if inbox else "configure a survey_inbox and drop a survey file into it"
     raise DataRootError(f"data root {store.root} holds no ingested review pages or survey files; "
@@ -99,7 +99,7 @@ def require_touchpoint_events(store: ParquetStore, inbox: str | None) -> None:
     """Fail with the remedy when the analyst table holds no event (scoring would make empty datasets that pass
     their checks and break the metrics later)."""
     require_ingested(store, inbox)
-    if not store.list_files(EVENTS_DATASET):
+    if not store.has_files(EVENTS_DATASET):
         raise DataRootError(f"data root {store.root} holds no touchpoint events: the ingested batches held none, "
                             "or events/touchpoint_events has not been materialized yet (run build_scored)")
 

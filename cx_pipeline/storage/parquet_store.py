@@ -391,6 +391,16 @@ class ParquetStore:
             out += [os.path.relpath(f"{here}/{n}", self._root_path) for n in names]
         return out
 
+    def has_files(self, dataset: str) -> bool:
+        """Whether a dataset holds any Parquet file, stopping at the first one found.
+
+        Why not ``list_files``: a readiness check runs every build, and a full listing grows with the history.
+        """
+        base = self.path(dataset)
+        if not self.fs.exists(base):
+            return False
+        return any(f.endswith(".parquet") for _root, _dirs, files in self.fs.walk(base) for f in files)
+
     def list_files(self, dataset: str) -> dict[str, str]:
         """Every Parquet file of a dataset with a change fingerprint (size and ETag or mtime), from one listing.
 
