@@ -45,7 +45,6 @@ _POLARS_NATIVE = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http"
 TXN_DIR = ".cx_txn"  # hidden: pyarrow datasets skip it, and nothing in it ends in .parquet
 ORPHANS_DIR = ".cx_orphans"  # what an older version left in _staging/, kept (it may be a partition's only copy)
 LEGACY_STAGING_DIR = "_staging"
-_STRAY_LOCK_SECONDS = 60
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +145,14 @@ class _Transactions:
     def _lock(self, txid: str) -> int:
         os.makedirs(self.dir, exist_ok=True)
         tmp = f"{self.dir}/{txid}.lock.new"
-        fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.replace(tmp, f"{self.dir}/{txid}.lock")  # appears under its real name already locked
-        return fd
+        while True:
+            fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                os.replace(tmp, f"{self.dir}/{txid}.lock")  # appears under its real name already locked
+                return fd
+            except FileNotFoundError:  # recovery removed it between our open and flock (see recover): again
+                os.close(fd)
 
     def _stage(self, folder: str, puts: Mapping[str, bytes], removes: Iterable[str],
                prune: Mapping[str, str]) -> dict[str, Any]:
@@ -205,7 +208,9 @@ class _Transactions:
             elif name.endswith(".lock") and name[:-5] not in entries:
                 self._drop_stray_lock(path, stale_after=0)
             elif name.endswith(".lock.new"):
-                self._drop_stray_lock(path, stale_after=_STRAY_LOCK_SECONDS)
+                # a writer holds it locked from before it renames it; one that can be locked was left by a kill
+                # (or is in the instant before its writer's flock, which then starts over: see _lock)
+                self._drop_stray_lock(path, stale_after=0)
         for line in done:
             log.warning("data root %s: interrupted write %s", self.root, line)
         return done
